@@ -1,0 +1,29 @@
+"""kerascope: explain what Keras 3 models see, on TensorFlow, JAX and PyTorch.
+
+Bulk API::
+
+    outputs, maps = kerascope.explain("smoothgrad", model, x, kerascope.top_k(3))
+    outputs, maps = kerascope.gradients(model, x, targets=281)
+
+tf-explain API::
+
+    from kerascope.core.vanilla_gradients import VanillaGradients
+    grid = VanillaGradients().explain((images, None), model, class_index=0)
+"""
+
+from kerascope import filters, methods
+from kerascope.explain import (
+    explain,
+    gradients,
+    gradients_inputs,
+    integrated_gradients,
+    smoothgrad,
+)
+from kerascope.targets import PREDICTED, TopK, top_k
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "explain", "gradients", "gradients_inputs", "smoothgrad", "integrated_gradients",
+    "top_k", "TopK", "PREDICTED", "filters", "methods", "__version__",
+]

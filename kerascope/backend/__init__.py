@@ -1,0 +1,74 @@
+"""The backend layer: the only code that imports TensorFlow, JAX or PyTorch.
+
+Each backend module (``kerascope.backend.<name>.passes``) turns a ``ModelView`` and
+a ``Score`` into two compiled functions over a whole batch:
+
+* ``backprop(x, targets) -> Passes``: outputs, scores, target units, the gradient
+  of the per-sample scores with respect to the inputs and to the outputs of the
+  view's captured layers (and those outputs);
+* ``forward(x, targets) -> Passes``: the same without gradients.
+
+Gradients with respect to a layer are taken through a zero tensor added to that
+layer's output (JAX) or by watching the output tensor (TensorFlow, PyTorch): both
+work for any graph shape, skip connections and nested models included.
+Compiled functions are cached per model, view and score, and trace once per input
+shape (``tf.function``, ``jax.jit`` over ``stateless_call``; PyTorch runs eagerly and
+builds nothing per batch). ``trace_count()`` tells how often a graph was traced.
+"""
+
+import collections
+import importlib
+
+import keras
+
+from kerascope.backend.common import Passes, trace_count, note_trace  # noqa: F401
+
+_CACHE = collections.OrderedDict()
+_CACHE_SIZE = 32
+
+
+def backend_name():
+    """The active Keras backend: 'tensorflow', 'jax' or 'torch'."""
+    name = keras.backend.backend()
+    if name not in ("tensorflow", "jax", "torch"):
+        raise RuntimeError(
+            f"kerascope supports the tensorflow, jax and torch Keras backends, "
+            f"not {name!r}."
+        )
+    return name
+
+
+def _module():
+    return importlib.import_module(f"kerascope.backend.{backend_name()}.passes")
+
+
+def compiled(view, score, gradients, wrt_inputs=True):
+    """The cached compiled pass for ``view`` and ``score``.
+
+    ``gradients=False`` gives the forward-only pass. ``wrt_inputs=False`` skips the
+    input gradient (layer gradients only, as CAM methods need).
+    """
+    key = (id(view.model), view.key, score.key, gradients, wrt_inputs, backend_name())
+    fn = _CACHE.get(key)
+    if fn is None:
+        module = _module()
+        if gradients:
+            fn = module.make_backprop(view, score, wrt_inputs=wrt_inputs)
+        else:
+            fn = module.make_forward(view, score)
+        _CACHE[key] = fn
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return fn
+
+
+def clear_cache():
+    """Drop every compiled function (they hold references to their models)."""
+    _CACHE.clear()
+
+
+def custom_gradient(fn):
+    """``keras.ops.custom_gradient``: works the same on all three backends."""
+    return keras.ops.custom_gradient(fn)

@@ -1,0 +1,36 @@
+"""Shared pieces of the backend layer (no framework imports)."""
+
+import collections
+import dataclasses
+
+_TRACES = collections.Counter()
+
+
+def note_trace(kind):
+    """Record one trace (compilation) of a pass of ``kind``; called at trace time."""
+    _TRACES[kind] += 1
+
+
+def trace_count(kind=None):
+    """How many times passes were traced (all kinds, or ``kind`` only)."""
+    if kind is None:
+        return sum(_TRACES.values())
+    return _TRACES[kind]
+
+
+@dataclasses.dataclass
+class Passes:
+    """What one batched pass returns (backend tensors or, after ``numpy()``, arrays).
+
+    outputs: the model outputs (after any final activation), scores: the per-sample
+    target scores (before it, unless ``use_logits=False``), units: the target unit
+    of each row, input_grads: d scores / d inputs, layer_outputs / layer_grads: the
+    captured layers' outputs and d scores / d those outputs.
+    """
+
+    outputs: object = None
+    scores: object = None
+    units: object = None
+    input_grads: object = None
+    layer_outputs: tuple = ()
+    layer_grads: tuple = ()

@@ -1,0 +1,73 @@
+"""JAX passes: ``jax.jit`` over the model's ``stateless_call``.
+
+Variables are arguments, not constants, so a model whose weights change between
+calls (a callback during ``fit``) is explained with its current weights without
+recompiling. Gradients with respect to layer outputs are taken through zero probes
+added to those outputs.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from kerascope.backend.common import Passes, note_trace
+
+
+def _variables(model):
+    return (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+    )
+
+
+def _run(view, score, variables, x, targets, probes):
+    captured = [None] * len(view.layers)
+
+    def on_layer_output(index, output):
+        if probes is not None:
+            output = output + probes[index]
+        captured[index] = output
+        return output
+
+    outputs, logits = view.forward(x, on_layer_output, variables=variables)
+    scores, units = score(logits, targets)
+    return scores, (outputs, scores, units, captured)
+
+
+def make_forward(view, score):
+    @jax.jit
+    def forward(variables, x, targets):
+        note_trace("forward")
+        _, (outputs, scores, units, captured) = _run(view, score, variables, x, targets, None)
+        return outputs, scores, units, captured
+
+    def call(x, targets):
+        outputs, scores, units, captured = forward(_variables(view.model), x, targets)
+        return Passes(outputs, scores, units, None, tuple(captured), ())
+
+    return call
+
+
+def make_backprop(view, score, wrt_inputs=True):
+    def total(x, probes, variables, targets):
+        scores, aux = _run(view, score, variables, x, targets, probes)
+        return jnp.sum(scores), aux
+
+    argnums = (0, 1) if wrt_inputs else (1,)
+    grad = jax.grad(total, argnums=argnums, has_aux=True)
+
+    @jax.jit
+    def backprop(variables, x, targets):
+        note_trace("backprop")
+        shapes = jax.eval_shape(
+            lambda v, xs, t: _run(view, score, v, xs, t, None)[1][3], variables, x, targets
+        )
+        probes = [jnp.zeros(s.shape, s.dtype) for s in shapes]
+        grads, (outputs, scores, units, captured) = grad(x, probes, variables, targets)
+        input_grads = grads[0] if wrt_inputs else None
+        return outputs, scores, units, input_grads, captured, grads[-1]
+
+    def call(x, targets):
+        outputs, scores, units, gx, captured, gl = backprop(_variables(view.model), x, targets)
+        return Passes(outputs, scores, units, gx, tuple(captured), tuple(gl))
+
+    return call

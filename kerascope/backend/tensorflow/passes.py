@@ -1,0 +1,56 @@
+"""TensorFlow passes: ``tf.function`` around a ``GradientTape``.
+
+Captured layer outputs are watched by the tape, so their gradients come from the
+same backward pass as the input gradient.
+"""
+
+import tensorflow as tf
+
+from kerascope.backend.common import Passes, note_trace
+
+
+def _run(view, score, x, targets, watch):
+    captured = [None] * len(view.layers)
+
+    def on_layer_output(index, output):
+        if watch is not None:
+            watch(output)
+        captured[index] = output
+        return output
+
+    outputs, logits = view.forward(x, on_layer_output)
+    scores, units = score(logits, targets)
+    return outputs, scores, units, captured
+
+
+def make_forward(view, score):
+    @tf.function(autograph=False, reduce_retracing=True)
+    def forward(x, targets):
+        note_trace("forward")
+        return _run(view, score, x, targets, None)
+
+    def call(x, targets):
+        outputs, scores, units, captured = forward(x, targets)
+        return Passes(outputs, scores, units, None, tuple(captured), ())
+
+    return call
+
+
+def make_backprop(view, score, wrt_inputs=True):
+    @tf.function(autograph=False, reduce_retracing=True)
+    def backprop(x, targets):
+        note_trace("backprop")
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs, scores, units, captured = _run(view, score, x, targets, tape.watch)
+        sources = ([x] if wrt_inputs else []) + list(captured)
+        grads = tape.gradient(scores, sources)
+        input_grads = grads[0] if wrt_inputs else None
+        layer_grads = grads[1:] if wrt_inputs else grads
+        return outputs, scores, units, input_grads, captured, layer_grads
+
+    def call(x, targets):
+        outputs, scores, units, gx, captured, gl = backprop(x, targets)
+        return Passes(outputs, scores, units, gx, tuple(captured), tuple(gl))
+
+    return call

@@ -1,0 +1,13 @@
+"""tf-explain compatible explainers: ``explain(validation_data, model, ...)`` returns
+a uint8 image grid, ``save(grid, output_dir, output_name)`` writes it as PNG.
+
+Each class is a thin layer over a ``kerascope.methods`` method and
+``kerascope.utils`` rendering; old tf-explain code runs by changing its imports.
+"""
+
+from kerascope.core.gradients_inputs import GradientsInputs
+from kerascope.core.integrated_gradients import IntegratedGradients
+from kerascope.core.smoothgrad import SmoothGrad
+from kerascope.core.vanilla_gradients import VanillaGradients
+
+__all__ = ["VanillaGradients", "GradientsInputs", "SmoothGrad", "IntegratedGradients"]

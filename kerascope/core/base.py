@@ -1,0 +1,54 @@
+"""Base of the tf-explain style explainers."""
+
+import numpy as np
+
+from kerascope.utils.display import grid_display
+from kerascope.utils.image import transform_to_normalized_grayscale
+from kerascope.utils.saver import save_grayscale, save_rgb
+
+
+def validation_images(validation_data):
+    """The images of tf-explain's ``validation_data = (images, labels)``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError(
+            "validation_data: expected a tuple (images, labels) such as (x, None), got "
+            f"{type(validation_data).__name__}."
+        )
+    images = validation_data[0]
+    if isinstance(images, (list, tuple)):
+        images = np.stack([np.asarray(image) for image in images])
+    return images
+
+
+class Explainer:
+    """An explainer with tf-explain's interface: ``explain`` then ``save``."""
+
+    def explain(self, validation_data, model, *args, **kwargs):
+        raise NotImplementedError
+
+    def save(self, grid, output_dir, output_name):
+        """Write ``grid`` as a PNG ``output_dir/output_name`` (folder created)."""
+        grid = np.asarray(grid)
+        if grid.ndim == 3 and grid.shape[-1] in (3, 4):
+            return save_rgb(grid, output_dir, output_name)
+        return save_grayscale(grid, output_dir, output_name)
+
+
+class GrayscaleGradientExplainer(Explainer):
+    """Gradient-family explainer rendered as tf-explain's grayscale grid.
+
+    tf-explain's rendering: ``|map|`` summed over channels, per-image standardized,
+    times 255, then (unlike tf-explain, which wraps around) clipped to uint8.
+    """
+
+    def method(self, **options):
+        raise NotImplementedError
+
+    def explain_maps(self, validation_data, model, class_index, batch_size=32, **options):
+        images = validation_images(validation_data)
+        method = self.method(**options)
+        _, maps = method.explain(model, images, class_index, batch_size=batch_size)
+        return maps
+
+    def render(self, maps):
+        return grid_display(transform_to_normalized_grayscale(np.abs(maps)))
