@@ -19,6 +19,24 @@ from kerascope.explain import (
     integrated_gradients,
     smoothgrad,
 )
+from kerascope.explain import (
+    eigen_cam,
+    grad_cam,
+    grad_cam_plus_plus,
+    hires_cam,
+    layer_cam,
+    score_cam,
+    xgrad_cam,
+)
+from kerascope.explain import (
+    deconvnet,
+    guided_backprop,
+    guided_grad_cam,
+    guided_smoothgrad,
+    occlusion,
+    rise,
+)
+from kerascope.activations import activations  # noqa: E402  (the function, not the module)
 from kerascope.targets import PREDICTED, TopK, top_k
 
 __version__ = "0.1.0"
@@ -26,4 +44,8 @@ __version__ = "0.1.0"
 __all__ = [
     "explain", "gradients", "gradients_inputs", "smoothgrad", "integrated_gradients",
     "top_k", "TopK", "PREDICTED", "filters", "methods", "__version__",
+    "grad_cam", "grad_cam_plus_plus", "score_cam", "layer_cam", "xgrad_cam", "hires_cam",
+    "eigen_cam",
+    "guided_backprop", "deconvnet", "guided_smoothgrad", "guided_grad_cam", "occlusion",
+    "rise", "activations",
 ]

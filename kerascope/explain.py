@@ -10,7 +10,7 @@ from kerascope import methods as methods_lib
 
 
 def explain(method, model, x, targets=None, batch_size=32, postprocessing=None,
-            output_index=0, use_logits=True, **method_options):
+            output_index=0, use_logits=None, **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
 
     Args:
@@ -24,7 +24,9 @@ def explain(method, model, x, targets=None, batch_size=32, postprocessing=None,
         postprocessing: optional function applied to the maps (e.g.
             ``kerascope.filters.absolute_normalize``).
         output_index: which output of a multi-output model to explain.
-        use_logits: explain the score before a final softmax/sigmoid.
+        use_logits: explain the score before a final softmax/sigmoid; None (default)
+            means the method's own default: True for gradient and CAM methods, False
+            for occlusion and RISE (tf-explain's 1 - probability).
         **method_options: options of the method (``num_samples``, ``n_steps``...).
 
     Returns:
@@ -57,3 +59,68 @@ def smoothgrad(model, x, targets=None, **options):
 def integrated_gradients(model, x, targets=None, **options):
     """Integrated Gradients; returns ``(outputs, maps)``."""
     return explain("integrated_gradients", model, x, targets, **options)
+
+
+def grad_cam(model, x, targets=None, **options):
+    """Grad-CAM (paper: mean-gradient weights, ReLU, upsampled); returns ``(outputs, maps)``."""
+    return explain("grad_cam", model, x, targets, **options)
+
+
+def grad_cam_plus_plus(model, x, targets=None, **options):
+    """Grad-CAM++ (Eq. 19); returns ``(outputs, maps)``."""
+    return explain("grad_cam_plus_plus", model, x, targets, **options)
+
+
+def score_cam(model, x, targets=None, **options):
+    """Score-CAM (masked forward passes, batched); returns ``(outputs, maps)``."""
+    return explain("score_cam", model, x, targets, **options)
+
+
+def layer_cam(model, x, targets=None, **options):
+    """Layer-CAM; returns ``(outputs, maps)``."""
+    return explain("layer_cam", model, x, targets, **options)
+
+
+def xgrad_cam(model, x, targets=None, **options):
+    """XGrad-CAM; returns ``(outputs, maps)``."""
+    return explain("xgrad_cam", model, x, targets, **options)
+
+
+def hires_cam(model, x, targets=None, **options):
+    """HiResCAM; returns ``(outputs, maps)``."""
+    return explain("hires_cam", model, x, targets, **options)
+
+
+def eigen_cam(model, x, targets=None, **options):
+    """Eigen-CAM (class independent); returns ``(outputs, maps)``."""
+    return explain("eigen_cam", model, x, targets, **options)
+
+
+def guided_backprop(model, x, targets=None, **options):
+    """Guided backpropagation; returns ``(outputs, maps)``."""
+    return explain("guided_backprop", model, x, targets, **options)
+
+
+def deconvnet(model, x, targets=None, **options):
+    """Deconvnet; returns ``(outputs, maps)``."""
+    return explain("deconvnet", model, x, targets, **options)
+
+
+def guided_smoothgrad(model, x, targets=None, **options):
+    """SmoothGrad of guided-backpropagation gradients; returns ``(outputs, maps)``."""
+    return explain("guided_smoothgrad", model, x, targets, **options)
+
+
+def guided_grad_cam(model, x, targets=None, **options):
+    """Guided Grad-CAM (guided backprop times upsampled Grad-CAM); returns ``(outputs, maps)``."""
+    return explain("guided_grad_cam", model, x, targets, **options)
+
+
+def occlusion(model, x, targets=None, **options):
+    """Occlusion sensitivity (probabilities by default, as tf-explain); returns ``(outputs, maps)``."""
+    return explain("occlusion", model, x, targets, **options)
+
+
+def rise(model, x, targets=None, **options):
+    """RISE (probabilities by default, as the paper); returns ``(outputs, maps)``."""
+    return explain("rise", model, x, targets, **options)

@@ -222,9 +222,10 @@ class ModelView:
             if variables is None:
                 raw = self.model(x, training=False)
             else:
-                raw, _ = self.model.stateless_call(
-                    variables[0], variables[1], x, training=False
-                )
+                # stateless_call calls ``model.call`` directly: pass ``training``
+                # only where the model's call accepts it.
+                kwargs = {"training": False} if self.model._call_has_training_arg else {}
+                raw, _ = self.model.stateless_call(variables[0], variables[1], x, **kwargs)
         logits = select_output(raw, self.output_index)
         if self._final_activation is None:
             return logits, logits
@@ -299,23 +300,13 @@ def describe(model, sample):
     return records
 
 
-_SPATIAL_TYPES = (
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "DepthwiseConv2D",
-    "SeparableConv2D",
-    "Conv2DTranspose",
-)
-
-
 def last_spatial_layer(model, sample):
-    """The last layer (in call order) with a spatial output, like tf-explain.
+    """The last convolution (in call order) with a spatial output.
 
     Spatial means an output of the same rank as the image input (e.g. 4 for
-    ``(batch, height, width, channels)``). Convolutions are preferred over other
-    spatial layers (pooling, activations) when both come last. Raises ValueError
-    when the model has none.
+    ``(batch, height, width, channels)``). The last layer with a kernel over space
+    (Conv, DepthwiseConv, SeparableConv) is preferred; without one, the last spatial
+    layer of any kind (tf-explain's rule). Raises ValueError when the model has none.
     """
     rank = np.ndim(sample)
     spatial = [
@@ -326,7 +317,8 @@ def last_spatial_layer(model, sample):
             f"layer_name: model {model.name!r} has no layer with a spatial output of "
             f"rank {rank}; pass layer_name explicitly."
         )
-    return spatial[-1]
+    convolutions = [layer for layer in spatial if hasattr(layer, "kernel_size")]
+    return (convolutions or spatial)[-1]
 
 
 def channel_axis(model):

@@ -102,12 +102,14 @@ def test_transform_to_normalized_grayscale_channels_and_constant():
     assert out.shape == (3, 5, 7)
     expected = transform_to_normalized_grayscale(maps.sum(-1))
     np.testing.assert_array_equal(out, expected)
-    # constant map: std clamps to 1/sqrt(n), value 0 everywhere
+    # constant map: value 0 everywhere (no division by zero)
     np.testing.assert_array_equal(transform_to_normalized_grayscale(np.ones((1, 4, 4))), 0)
-    # values just above the mean: z * 255, with z computed per image
-    small = np.array([[[0.0, 0.0], [0.0, 0.001]]])  # std < 1/sqrt(4) = 0.5
+    # tiny gradients are standardized by their own std, not floored to 1/sqrt(n) as
+    # TensorFlow's per_image_standardization does (which renders them black)
+    small = np.array([[[0.0, 0.0], [0.0, 0.001]], [[0.0, 0.0004], [0.0, 0.0]]])
     out = transform_to_normalized_grayscale(small)
-    assert out[0, 1, 1] == round((0.001 - 0.00025) / 0.5 * 255)
+    assert out[0, 1, 1] == 255 and out[1, 0, 1] == 255
+    assert out[0, 0, 0] == 0
 
 
 def test_transform_to_normalized_grayscale_is_per_image():

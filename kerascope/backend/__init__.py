@@ -72,3 +72,29 @@ def clear_cache():
 def custom_gradient(fn):
     """``keras.ops.custom_gradient``: works the same on all three backends."""
     return keras.ops.custom_gradient(fn)
+
+
+_ASCENT_CACHE = collections.OrderedDict()
+
+
+def ascent_step(key, view, loss_fn, update_fn, finish_fn):
+    """The cached compiled feature-visualization functions for ``key`` (hashable).
+
+    ``loss_fn(params, args, variables) -> (total, per_image)``,
+    ``update_fn(params, grads, state, args) -> (params, state)`` and
+    ``finish_fn(params, values, variables) -> (images, per_image)`` are keras.ops
+    code; the backend's ``ascent.make_step`` returns ``(step, finish)``:
+    ``step(params, state, args) -> (params, state, per_image)`` differentiates
+    ``total`` with respect to ``params`` and updates them; ``finish(params, values)``
+    renders the images. Entries hold their model, so a recycled ``id`` never matches.
+    """
+    entry = _ASCENT_CACHE.get(key)
+    if entry is None or entry[0] is not view.model:
+        module = importlib.import_module(f"kerascope.backend.{backend_name()}.ascent")
+        entry = (view.model, module.make_step(view, loss_fn, update_fn, finish_fn))
+        _ASCENT_CACHE[key] = entry
+        while len(_ASCENT_CACHE) > _CACHE_SIZE:
+            _ASCENT_CACHE.popitem(last=False)
+    else:
+        _ASCENT_CACHE.move_to_end(key)
+    return entry[1]

@@ -5,9 +5,12 @@ Each class is a thin layer over a ``kerascope.methods`` method and
 ``kerascope.utils`` rendering; old tf-explain code runs by changing its imports.
 """
 
+from kerascope.core.activations import ActivationsVisualization, ExtractActivations
+from kerascope.core.grad_cam import GradCAM
 from kerascope.core.gradients_inputs import GradientsInputs
 from kerascope.core.integrated_gradients import IntegratedGradients
+from kerascope.core.occlusion_sensitivity import OcclusionSensitivity
 from kerascope.core.smoothgrad import SmoothGrad
 from kerascope.core.vanilla_gradients import VanillaGradients
 
-__all__ = ["VanillaGradients", "GradientsInputs", "SmoothGrad", "IntegratedGradients"]
+__all__ = ["ExtractActivations", "ActivationsVisualization", "OcclusionSensitivity", "GradCAM", "VanillaGradients", "GradientsInputs", "SmoothGrad", "IntegratedGradients"]

@@ -7,7 +7,7 @@ on the straight path from the zero baseline, end points included (trapezoid rule
 """
 
 from kerascope.core.base import GrayscaleGradientExplainer
-from kerascope.methods import integrated_gradients as methods
+from kerascope import methods  # the package: methods.integrated_gradients is the function
 
 
 class IntegratedGradients(GrayscaleGradientExplainer):

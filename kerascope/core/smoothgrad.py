@@ -7,7 +7,7 @@ in [0, 1]).
 """
 
 from kerascope.core.base import GrayscaleGradientExplainer
-from kerascope.methods import smoothgrad as methods
+from kerascope import methods  # the package: methods.smoothgrad is the function
 
 
 class SmoothGrad(GrayscaleGradientExplainer):

@@ -2,13 +2,41 @@
 pure batched function ``(model, x, targets, **options) -> maps``."""
 
 from kerascope.methods.base import Method, reduce_channels
+from kerascope.methods.cam import (
+    CAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+    eigen_cam,
+    grad_cam,
+    grad_cam_plus_plus,
+    hires_cam,
+    layer_cam,
+    score_cam,
+    xgrad_cam,
+)
 from kerascope.methods.gradients import (
     GradientsInputs,
     VanillaGradients,
     gradients_inputs,
     vanilla_gradients,
 )
+from kerascope.methods.guided import (
+    Deconvnet,
+    GuidedBackprop,
+    GuidedGradCAM,
+    GuidedSmoothGrad,
+    deconvnet,
+    guided_backprop,
+    guided_grad_cam,
+    guided_smoothgrad,
+)
 from kerascope.methods.integrated_gradients import IntegratedGradients, integrated_gradients
+from kerascope.methods.occlusion import RISE, Occlusion, occlusion, rise
 from kerascope.methods.smoothgrad import SmoothGrad, smoothgrad
 
 REGISTRY = {
@@ -20,6 +48,26 @@ REGISTRY = {
     "squaregrad": lambda **kw: SmoothGrad(variant="squaregrad", **kw),
     "vargrad": lambda **kw: SmoothGrad(variant="vargrad", **kw),
     "integrated_gradients": IntegratedGradients,
+    "guided_backprop": GuidedBackprop,
+    "guided_backpropagation": GuidedBackprop,
+    "deconvnet": Deconvnet,
+    "guided_smoothgrad": GuidedSmoothGrad,
+    "guided_grad_cam": GuidedGradCAM,
+    "guided_gradcam": GuidedGradCAM,
+    "occlusion": Occlusion,
+    "occlusion_sensitivity": Occlusion,
+    "rise": RISE,
+    "grad_cam": GradCAM,
+    "gradcam": GradCAM,
+    "grad_cam_plus_plus": GradCAMPlusPlus,
+    "gradcam++": GradCAMPlusPlus,
+    "gradcampp": GradCAMPlusPlus,
+    "xgrad_cam": XGradCAM,
+    "hires_cam": HiResCAM,
+    "layer_cam": LayerCAM,
+    "eigen_cam": EigenCAM,
+    "score_cam": ScoreCAM,
+    "scorecam": ScoreCAM,
 }
 
 FUNCTIONS = {
@@ -27,6 +75,19 @@ FUNCTIONS = {
     gradients_inputs: GradientsInputs,
     smoothgrad: SmoothGrad,
     integrated_gradients: IntegratedGradients,
+    guided_backprop: GuidedBackprop,
+    deconvnet: Deconvnet,
+    guided_smoothgrad: GuidedSmoothGrad,
+    guided_grad_cam: GuidedGradCAM,
+    occlusion: Occlusion,
+    rise: RISE,
+    grad_cam: GradCAM,
+    grad_cam_plus_plus: GradCAMPlusPlus,
+    xgrad_cam: XGradCAM,
+    hires_cam: HiResCAM,
+    layer_cam: LayerCAM,
+    eigen_cam: EigenCAM,
+    score_cam: ScoreCAM,
 }
 
 
@@ -55,4 +116,10 @@ __all__ = [
     "Method", "reduce_channels", "VanillaGradients", "GradientsInputs", "SmoothGrad",
     "IntegratedGradients", "vanilla_gradients", "gradients_inputs", "smoothgrad",
     "integrated_gradients", "get", "REGISTRY",
+    "GuidedBackprop", "Deconvnet", "GuidedSmoothGrad", "GuidedGradCAM", "Occlusion", "RISE",
+    "guided_backprop", "deconvnet", "guided_smoothgrad", "guided_grad_cam", "occlusion",
+    "rise",
+    "CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenCAM",
+    "ScoreCAM", "grad_cam", "grad_cam_plus_plus", "xgrad_cam", "hires_cam", "layer_cam",
+    "eigen_cam", "score_cam",
 ]

@@ -51,6 +51,7 @@ class Method:
     channel_reduction = None
     evaluates_inputs = False
     captured_layers = ()
+    default_use_logits = True
 
     def rows_per_input(self):
         """How many model rows one (input, target) pair expands into."""
@@ -79,13 +80,18 @@ class Method:
         return f"{type(self).__name__}({options})"
 
     def explain(self, model, x, targets=None, batch_size=32, output_index=0,
-                use_logits=True):
+                use_logits=None):
         """Run this method over ``x``; return ``(outputs, maps)`` as float32 arrays.
+
+        ``use_logits``: score before a final softmax/sigmoid; None means the
+        method's ``default_use_logits`` (True for gradients, False for occlusion).
 
         ``outputs``: the model's outputs for each input, shape ``(N, ...)``.
         ``maps``: ``(N, ...)`` for one target per input, ``(N, K, ...)`` for K.
         """
         batch_size = check_positive_int(batch_size, "batch_size")
+        if use_logits is None:
+            use_logits = self.default_use_logits
         n_total = data.num_samples(x)
         resolved = targets_lib.resolve(targets, n_total, _known_units(model, output_index))
         per_input = resolved.per_input

@@ -92,9 +92,11 @@ def transform_to_normalized_grayscale(tensor) -> np.ndarray:
     """Turn a batch of attribution maps into ``uint8`` grayscale maps.
 
     Input ``(N, H, W)`` or ``(N, H, W, C)`` (channels are summed). Each map is standardised on
-    its own, ``(x - mean) / max(std, 1 / sqrt(H * W))``, multiplied by 255, then rounded and
-    clipped to [0, 255]: below-mean values become 0 and values more than one standard deviation
-    above the mean saturate at 255. Returns ``(N, H, W)`` ``uint8``.
+    its own, ``(x - mean) / std``, multiplied by 255, then rounded and clipped to [0, 255]:
+    below-mean values become 0 and values more than one standard deviation above the mean
+    saturate at 255. Returns ``(N, H, W)`` ``uint8``. Unlike tf-explain (TensorFlow's
+    ``per_image_standardization`` floors ``std`` at ``1 / sqrt(H * W)`` and the cast wraps
+    around), small gradients are not rendered black and nothing wraps.
     """
     maps = np.asarray(tensor)
     if maps.ndim == 4:
@@ -110,7 +112,7 @@ def transform_to_normalized_grayscale(tensor) -> np.ndarray:
         return np.zeros(maps.shape, dtype=np.uint8)
     mean = maps.mean(axis=(1, 2), keepdims=True)
     std = maps.std(axis=(1, 2), keepdims=True)
-    std = np.maximum(std, 1.0 / math.sqrt(num_elements))
+    std = np.where(std > 0, std, 1.0)
     standardized = (maps - mean) / std
     return to_uint8(standardized * 255.0, value_range=(0.0, 255.0))
 

@@ -1,0 +1,26 @@
+"""``VanillaGradientsCallback``: saliency ``|dS_c/dx|`` (Simonyan et al. 2013) in TensorBoard."""
+
+from kerascope.callbacks.base import ExplanationCallback
+
+
+class VanillaGradientsCallback(ExplanationCallback):
+    """Write the ``kerascope.core.VanillaGradients`` grid after epochs (tag ``VanillaGradients``).
+
+    Arguments as tf-explain 0.3's; ``every_n_epochs``, ``max_images``, ``strict`` and
+    ``batch_size`` as in :class:`~kerascope.callbacks.base.ExplanationCallback`.
+    ``class_index`` may be a list: one image per class, tagged ``VanillaGradients/class_<c>``.
+    """
+
+    method_dir = "vanilla_gradients"
+    tag = "VanillaGradients"
+
+    def __init__(self, validation_data, class_index, output_dir=None, *, every_n_epochs=1,
+                 max_images=None, strict=False, batch_size=32):
+        super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
+                         max_images=max_images, strict=strict, batch_size=batch_size)
+
+    def explain_grid(self, images, model, class_index):
+        from kerascope.core.vanilla_gradients import VanillaGradients
+
+        return VanillaGradients().explain((images, None), model, class_index,
+                                          batch_size=self.batch_size)

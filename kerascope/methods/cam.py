@@ -1,0 +1,667 @@
+"""Class activation maps: Grad-CAM and its family.
+
+Notation: ``A`` is the output of a spatial layer, ``(batch, *spatial, K)`` channels
+last (channels_first layers and transformer tokens are brought to that layout),
+``g = dS_c/dA`` the gradient of the class score there (the logit by default),
+``Z`` the number of spatial positions. Every map is computed at the layer's
+resolution, then (``upsample=True``, default) bilinearly resized to the input's
+spatial size (half-pixel centres, as ``keras.ops.image.resize``); ``upsample=False``
+returns the raw low-resolution map. ``relu=False`` keeps the signed map.
+
+* Grad-CAM (Selvaraju et al. 2017, arXiv:1610.02391):
+  ``w_k = (1/Z) sum_ij g_ij^k``, ``L = ReLU(sum_k w_k A^k)``. ``guided_grads=True``
+  first replaces ``g`` by ``g * (A > 0) * (g > 0)`` (tf-explain's default).
+* Grad-CAM++ (Chattopadhay et al. 2018, arXiv:1710.11063, Eq. 19): with the
+  exponential-score trick, ``a_ij^k = g^2 / (2 g^2 + sum_ab A_ab^k g^3)`` (0 where
+  the denominator is 0), ``w_k = sum_ij a_ij^k ReLU(g_ij^k)``, ``L = ReLU(sum_k w_k A^k)``.
+  The paper's spatial *sums* are used (xplique uses means); the factor ``exp(S_c)``
+  of ``dY/dA = exp(S_c) g`` is one positive constant per map and is left out, as in
+  pytorch-grad-cam (it overflows for large logits and cancels on normalisation).
+* XGrad-CAM (Fu et al. 2020, arXiv:2008.02312):
+  ``w_k = sum_ij g_ij A_ij / (sum_ij A_ij + 1e-7)``, ``L = ReLU(sum_k w_k A^k)``.
+* HiResCAM (Draelos & Carin 2020, arXiv:2011.08891): ``L = ReLU(sum_k g^k * A^k)``
+  (element-wise; the paper's map is the signed sum, ReLU'd here as every CAM is,
+  ``relu=False`` for the signed one).
+* Layer-CAM (Jiang et al. 2021, IEEE TIP 30): ``L = ReLU(sum_k ReLU(g^k) * A^k)``.
+* Eigen-CAM (Muhammad & Yeasin 2020, arXiv:2008.00299): the activations as a
+  ``(Z, K)`` matrix ``M``, ``M = U S V^T``, ``L = M v_1`` (projection on the first
+  right singular vector); ``center=True`` subtracts the per-channel mean first
+  (PCA, as pytorch-grad-cam). The SVD sign is arbitrary: it is fixed so that
+  ``sum L >= 0``. Class independent, no gradients.
+* Score-CAM (Wang et al. 2020, arXiv:1910.01279): each channel ``A^k`` upsampled
+  to the input and min-max normalised to ``[0, 1]`` (``H^k``, 0 for a constant
+  channel) masks the input; ``s_k = S_c(x * H^k)``, ``L = ReLU(sum_k w_k A^k)`` with
+  ``w = softmax_k(s)`` (``score_normalization="channels"``, default: Algorithm 1 of
+  the paper, as pytorch-grad-cam; the paper's baseline score ``S_c(x_b)`` cancels in
+  that softmax), ``"classes"``: ``w_k = softmax over classes of the masked
+  prediction, at c`` (tf-keras-vis), or None: the raw scores (keras-explainable).
+  Masked inputs go through the model ``batch_size`` rows at a time.
+  ``max_channels=N`` keeps the N channels of highest spatial variance per input
+  (Faster Score-CAM, as tf-keras-vis's ``max_N``).
+
+Several layers (``layer_name=[...]``) give one map each, upsampled, divided by
+its per-sample maximum ``|L|`` and averaged. Without ``layer_name`` the last layer
+with a spatial output is used (nested base models included).
+
+Vision transformers: ``reshape=True`` turns a ``(batch, tokens, dim)`` layer output
+into its ``(batch, h, w, dim)`` patch grid: leading class tokens are dropped
+(``class_token="auto"``: one when ``tokens - 1`` is a perfect square and ``tokens``
+is not; or True/False/an int count), ``reshape=(h, w)`` gives the grid, a callable
+``f(array) -> (batch, h, w, dim)`` does it all.
+"""
+
+import itertools
+import math
+
+import keras
+import numpy as np
+
+from kerascope import data, surgery, targets as targets_lib
+from kerascope.methods.base import Method
+from kerascope.runner import PassRunner
+from kerascope.validation import check_choice, check_inputs, check_positive_int
+
+SCORE_NORMALIZATIONS = ("channels", "classes", None)
+
+__all__ = [
+    "GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenCAM",
+    "ScoreCAM", "grad_cam", "grad_cam_plus_plus", "xgrad_cam", "hires_cam", "layer_cam",
+    "eigen_cam", "score_cam", "grad_cam_map", "tf_explain_grad_cam", "guided_gradients",
+    "grad_cam_plus_plus_map", "xgrad_cam_map", "hires_cam_map", "layer_cam_map",
+    "eigen_cam_map", "score_cam_masks", "score_cam_weights", "score_cam_map",
+    "tokens_to_grid", "upsample",
+]
+
+
+# ---------------------------------------------------------------------------
+# Pure combining functions: A, g are (batch, *spatial, K) numpy arrays.
+
+
+def _spatial_axes(a):
+    return tuple(range(1, a.ndim - 1))
+
+
+def _finish(cam, relu):
+    cam = np.maximum(cam, 0.0) if relu else cam
+    return cam.astype(np.float32)
+
+
+def _pair(activations, grads):
+    a = np.asarray(activations, dtype=np.float64)
+    g = np.asarray(grads, dtype=np.float64)
+    if a.shape != g.shape or a.ndim < 3:
+        raise ValueError(
+            f"activations, grads: expected equal shapes (batch, *spatial, channels), got "
+            f"{a.shape} and {g.shape}."
+        )
+    return a, g
+
+
+def guided_gradients(activations, grads):
+    """tf-explain's guided gradients ``g * (A > 0) * (g > 0)``."""
+    a, g = _pair(activations, grads)
+    return g * (a > 0) * (g > 0)
+
+
+def grad_cam_map(activations, grads, relu=True):
+    """Grad-CAM: ``ReLU(sum_k mean_ij(g^k) A^k)``."""
+    a, g = _pair(activations, grads)
+    weights = g.mean(axis=_spatial_axes(a), keepdims=True)
+    return _finish((weights * a).sum(axis=-1), relu)
+
+
+def tf_explain_grad_cam(activations, grads, use_guided_grads=True):
+    """tf-explain 0.3's Grad-CAM: mean-of-gradients weights, channel sum, no ReLU."""
+    a, g = _pair(activations, grads)
+    if use_guided_grads:
+        g = guided_gradients(a, g)
+    return grad_cam_map(a, g, relu=False)
+
+
+def grad_cam_plus_plus_map(activations, grads, relu=True):
+    """Grad-CAM++ (Eq. 19, spatial sums; see the module docstring)."""
+    a, g = _pair(activations, grads)
+    g2 = g * g
+    denominator = 2.0 * g2 + a.sum(axis=_spatial_axes(a), keepdims=True) * g2 * g
+    safe = np.where(denominator != 0, denominator, 1.0)
+    alpha = np.where(denominator != 0, g2 / safe, 0.0)
+    weights = (alpha * np.maximum(g, 0.0)).sum(axis=_spatial_axes(a), keepdims=True)
+    return _finish((weights * a).sum(axis=-1), relu)
+
+
+def xgrad_cam_map(activations, grads, relu=True, eps=1e-7):
+    """XGrad-CAM: ``w_k = sum(g A) / (sum A + eps)``."""
+    a, g = _pair(activations, grads)
+    axes = _spatial_axes(a)
+    weights = (g * a).sum(axis=axes, keepdims=True) / (a.sum(axis=axes, keepdims=True) + eps)
+    return _finish((weights * a).sum(axis=-1), relu)
+
+
+def hires_cam_map(activations, grads, relu=True):
+    """HiResCAM: ``sum_k g^k * A^k`` (element-wise)."""
+    a, g = _pair(activations, grads)
+    return _finish((g * a).sum(axis=-1), relu)
+
+
+def layer_cam_map(activations, grads, relu=True):
+    """Layer-CAM: ``ReLU(sum_k ReLU(g^k) * A^k)``."""
+    a, g = _pair(activations, grads)
+    return _finish((np.maximum(g, 0.0) * a).sum(axis=-1), relu)
+
+
+def eigen_cam_map(activations, relu=True, center=False):
+    """Eigen-CAM: projection of the activations on their first right singular vector."""
+    a = np.asarray(activations, dtype=np.float64)
+    if a.ndim < 3:
+        raise ValueError(
+            f"activations: expected (batch, *spatial, channels), got shape {a.shape}."
+        )
+    matrix = a.reshape(len(a), -1, a.shape[-1])
+    if center:
+        matrix = matrix - matrix.mean(axis=1, keepdims=True)
+    cams = np.zeros(matrix.shape[:2])
+    for i, m in enumerate(matrix):
+        if not np.any(m):
+            continue
+        _, _, vt = np.linalg.svd(m, full_matrices=False)
+        projection = m @ vt[0]
+        cams[i] = -projection if projection.sum() < 0 else projection
+    return _finish(cams.reshape(a.shape[:-1]), relu)
+
+
+def score_cam_masks(activations, size):
+    """Score-CAM masks ``(batch, K, *size)``: each channel upsampled, min-max to [0, 1]."""
+    a = np.asarray(activations, dtype=np.float32)
+    maps = upsample(np.moveaxis(a, -1, 1).reshape((-1,) + a.shape[1:-1]), size)
+    axes = tuple(range(1, maps.ndim))
+    low, high = maps.min(axis=axes, keepdims=True), maps.max(axis=axes, keepdims=True)
+    spread = high - low
+    masks = np.where(spread > 0, (maps - low) / np.where(spread > 0, spread, 1.0), 0.0)
+    return masks.reshape((len(a), a.shape[-1]) + tuple(size)).astype(np.float32)
+
+
+def score_cam_weights(scores, normalization="channels"):
+    """Channel weights from the scores ``(batch, K)`` of the masked inputs.
+
+    ``"channels"``: softmax over the channels (the paper's Algorithm 1); ``"classes"``
+    and None: the scores as given (already class probabilities, or raw).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if normalization == "channels":
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return s
+
+
+def score_cam_map(activations, weights, relu=True):
+    """``ReLU(sum_k w_k A^k)`` for per-sample channel weights ``(batch, K)``."""
+    a = np.asarray(activations, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64).reshape((len(a),) + (1,) * (a.ndim - 2) + (-1,))
+    return _finish((w * a).sum(axis=-1), relu)
+
+
+# ---------------------------------------------------------------------------
+# Layout helpers.
+
+
+def _interpolation_matrix(n_in, n_out):
+    """Linear interpolation from n_in to n_out samples, half-pixel centres."""
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    src = np.clip(src, 0.0, n_in - 1)
+    low = np.floor(src).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = src - low
+    matrix = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(matrix, (rows, low), 1.0 - frac)
+    np.add.at(matrix, (rows, high), frac)
+    return matrix
+
+
+def upsample(maps, size):
+    """(Bi)linearly resize ``maps`` ``(batch, *spatial[, ...])`` to ``size`` on axes 1..len(size).
+
+    Separable linear interpolation with half-pixel centres (the same as
+    ``keras.ops.image.resize(..., interpolation="bilinear", antialias=False)``),
+    for any number of spatial axes; trailing axes are left alone.
+    """
+    out = np.asarray(maps, dtype=np.float64)
+    size = tuple(int(s) for s in size)
+    if out.ndim < 1 + len(size):
+        raise ValueError(f"maps: shape {out.shape} has fewer than {len(size)} spatial axes.")
+    for axis, n_out in enumerate(size, start=1):
+        n_in = out.shape[axis]
+        if n_in == n_out:
+            continue
+        matrix = _interpolation_matrix(n_in, n_out)
+        out = np.moveaxis(np.tensordot(out, matrix, axes=([axis], [1])), -1, axis)
+    return out.astype(np.float32)
+
+
+def _is_square(n):
+    return n > 0 and math.isqrt(n) ** 2 == n
+
+
+def tokens_to_grid(tokens, grid=None, class_token="auto"):
+    """``(batch, T, D)`` tokens -> ``(batch, h, w, D)`` patch grid (see module docstring)."""
+    t = np.asarray(tokens)
+    if t.ndim != 3:
+        raise ValueError(
+            f"reshape: expected a token sequence (batch, tokens, dim), got shape {t.shape}."
+        )
+    count = t.shape[1]
+    if class_token == "auto":
+        if grid is not None:
+            drop = count - int(grid[0]) * int(grid[1])
+        elif _is_square(count):
+            drop = 0
+        elif _is_square(count - 1):
+            drop = 1
+        else:
+            raise ValueError(
+                f"reshape: {count} tokens are neither a square grid nor a square grid plus "
+                f"a class token; pass reshape=(h, w) and class_token=<number of leading "
+                f"tokens to drop>."
+            )
+    elif isinstance(class_token, (bool, np.bool_)):
+        drop = int(class_token)
+    elif isinstance(class_token, (int, np.integer)) and class_token >= 0:
+        drop = int(class_token)
+    else:
+        raise ValueError(
+            f"class_token: expected 'auto', True, False or a number of leading tokens, "
+            f"got {class_token!r}."
+        )
+    rest = count - drop
+    if grid is None:
+        if not _is_square(rest):
+            raise ValueError(
+                f"reshape: {rest} patch tokens (of {count}, {drop} dropped) do not form a "
+                f"square grid; pass reshape=(h, w)."
+            )
+        grid = (math.isqrt(rest), math.isqrt(rest))
+    h, w = int(grid[0]), int(grid[1])
+    if drop < 0 or h * w != rest:
+        raise ValueError(
+            f"reshape: a {h}x{w} grid does not match {count} tokens with {drop} leading "
+            f"class token(s) dropped."
+        )
+    return t[:, drop:].reshape(len(t), h, w, t.shape[2])
+
+
+# ---------------------------------------------------------------------------
+# Methods.
+
+
+class _ProbabilityScore:
+    """Softmax over classes of the logits, at the row's unit (Score-CAM "classes")."""
+
+    key = ("probability",)
+
+    def __call__(self, logits, row_targets):
+        per_unit = targets_lib._class_axis_scores(logits)
+        probs = keras.ops.softmax(per_unit, axis=-1)
+        mask = keras.ops.one_hot(row_targets, per_unit.shape[-1], dtype=probs.dtype)
+        return keras.ops.sum(probs * mask, axis=-1), keras.ops.cast(row_targets, "int32")
+
+
+def _layer_list(layer_name):
+    if layer_name is None:
+        return None
+    if isinstance(layer_name, (list, tuple)):
+        if not layer_name:
+            raise ValueError("layer_name: expected at least one layer, got an empty list.")
+        return list(layer_name)
+    return [layer_name]
+
+
+class CAM(Method):
+    """Base of the CAM methods: layer choice, layout, upsampling and merging.
+
+    Args:
+        layer_name: a layer name or Layer (nested models too), a list of them (maps
+            merged), or None for the last spatial layer.
+        upsample: resize the maps to the input's spatial size (else the raw map).
+        relu: apply the final ReLU.
+        reshape: None, True, ``(h, w)`` or a callable: token sequence to grid.
+        class_token: leading tokens dropped by ``reshape`` ("auto", bool or int).
+    """
+
+    name = "cam"
+    evaluates_inputs = True
+    uses_gradients = True
+
+    def __init__(self, layer_name=None, upsample=True, relu=True, reshape=None,
+                 class_token="auto"):
+        self.layer_name = _layer_list(layer_name)
+        self.upsample = bool(upsample)
+        self.relu = bool(relu)
+        if not (reshape is None or isinstance(reshape, bool) or callable(reshape)
+                or (isinstance(reshape, (tuple, list)) and len(reshape) == 2)):
+            raise ValueError(
+                f"reshape: expected None, True, a grid (h, w) or a callable, got {reshape!r}."
+            )
+        self.reshape = reshape
+        self.class_token = class_token
+        self._context = None
+
+    # -- explain: resolve the layers before the base builds its view --------------
+
+    def explain(self, model, x, targets=None, **run_options):
+        layers, x = self._resolve_layers(model, x)
+        self._context = {
+            "labels": [layer.name for layer in layers],
+            "channels_first": surgery.channel_axis(model) == 1,
+        }
+        self.captured_layers = tuple(layers)
+        try:
+            return super().explain(model, x, targets, **run_options)
+        finally:
+            del self.captured_layers
+            self._context = None
+
+    def _resolve_layers(self, model, x):
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
+        if self.layer_name is not None:
+            return [surgery.find_layer(model, layer) for layer in self.layer_name], x
+        if self.reshape not in (None, False):
+            raise ValueError(
+                "layer_name: pass the name of the token layer to explain when using "
+                "reshape (e.g. the normalization before the last attention block)."
+            )
+        sample, x = _first_sample(x)
+        return [surgery.last_spatial_layer(model, check_inputs(sample, model))], x
+
+    def postprocess(self, maps, x, model):
+        return maps
+
+    # -- layout -------------------------------------------------------------------
+
+    def _spatial(self, array, index, x):
+        """Layer output ``index`` as ``(batch, *spatial, K)``; ValueError if impossible."""
+        label = self._context["labels"][index]
+        a = np.asarray(array)
+        if self.reshape not in (None, False):
+            if callable(self.reshape):
+                grid = np.asarray(self.reshape(a))
+                if grid.ndim < 3 or len(grid) != len(a):
+                    raise ValueError(
+                        f"reshape: the callable returned shape {grid.shape} for layer "
+                        f"{label!r}; expected (batch, h, w, channels)."
+                    )
+                return grid
+            if a.ndim != 3:
+                raise ValueError(
+                    f"layer_name: layer {label!r} has output shape {a.shape[1:]} per "
+                    f"sample; reshape expects a token sequence (tokens, dim)."
+                )
+            grid = None if self.reshape is True else tuple(self.reshape)
+            return tokens_to_grid(a, grid, self.class_token)
+        if a.ndim < 3 or a.ndim not in (x.ndim, x.ndim + 1):
+            raise ValueError(
+                f"layer_name: layer {label!r} has output shape {a.shape[1:]} per sample; a "
+                f"CAM needs a spatial feature map like the input's (height, width, "
+                f"channels), i.e. rank {x.ndim - 1} per sample (a convolution or pooling "
+                f"layer). For a transformer's (tokens, dim) output pass reshape=True."
+            )
+        if self._context["channels_first"]:
+            a = np.moveaxis(a, 1, -1)
+        return a
+
+    def _input_size(self, x, n_spatial):
+        if x.ndim == n_spatial + 1:
+            size = x.shape[1:]
+        elif self._context["channels_first"]:
+            size = x.shape[2:2 + n_spatial]
+        else:
+            size = x.shape[1:1 + n_spatial]
+        if len(size) != n_spatial:
+            raise ValueError(
+                f"upsample: a map with {n_spatial} spatial axes cannot be resized to "
+                f"inputs of shape {x.shape[1:]}; pass upsample=False."
+            )
+        return tuple(size)
+
+    def _merge(self, cams, x):
+        if self.upsample:
+            cams = [upsample(cam, self._input_size(x, cam.ndim - 1)) for cam in cams]
+        if len(cams) == 1:
+            return cams[0]
+        shapes = {cam.shape for cam in cams}
+        if len(shapes) != 1:
+            raise ValueError(
+                f"upsample: maps of several layers have different shapes {sorted(shapes)}; "
+                f"merging them needs upsample=True."
+            )
+        merged = []
+        for cam in cams:
+            axes = tuple(range(1, cam.ndim))
+            peak = np.abs(cam).max(axis=axes, keepdims=True)
+            merged.append(cam / np.where(peak > 0, peak, 1.0))
+        return np.mean(merged, axis=0).astype(np.float32)
+
+    # -- attribution ----------------------------------------------------------------
+
+    def combine(self, activations, grads):
+        raise NotImplementedError
+
+    def attribute(self, runner, x, row_targets):
+        if self.uses_gradients:
+            passes = runner.backprop(x, row_targets, wrt_inputs=False)
+            grads = passes.layer_grads
+        else:
+            passes = runner.forward(x, row_targets)
+            grads = [None] * len(passes.layer_outputs)
+        cams = []
+        for index, (a, g) in enumerate(zip(passes.layer_outputs, grads)):
+            a = self._spatial(a, index, x)
+            g = self._spatial(g, index, x) if g is not None else None
+            cams.append(self.combine(a, g))
+        return self._merge(cams, x), passes
+
+
+def _first_sample(x):
+    """One input of ``x`` (batch of one) and ``x`` unchanged for a fresh iteration."""
+    if data.is_array_like(x):
+        if data.num_samples(x) == 0:
+            raise ValueError("x: empty input; expected at least one sample.")
+        return data.to_numpy(x[:1]), x
+    stream = data.iterate(x, 1 << 30)
+    try:
+        first = next(stream)
+    except StopIteration:
+        raise ValueError("x: empty input; expected at least one sample.") from None
+    return first[:1], itertools.chain([first], stream)
+
+
+class GradCAM(CAM):
+    """Grad-CAM; ``guided_grads=True, relu=False`` is tf-explain's variant."""
+
+    name = "grad_cam"
+
+    def __init__(self, layer_name=None, upsample=True, relu=True, guided_grads=False,
+                 reshape=None, class_token="auto"):
+        super().__init__(layer_name, upsample, relu, reshape, class_token)
+        self.guided_grads = bool(guided_grads)
+
+    def combine(self, activations, grads):
+        if self.guided_grads:
+            grads = guided_gradients(activations, grads)
+        return grad_cam_map(activations, grads, self.relu)
+
+
+class GradCAMPlusPlus(CAM):
+    """Grad-CAM++ (paper's Eq. 19 with spatial sums)."""
+
+    name = "grad_cam_plus_plus"
+
+    def combine(self, activations, grads):
+        return grad_cam_plus_plus_map(activations, grads, self.relu)
+
+
+class XGradCAM(CAM):
+    """XGrad-CAM: activation-weighted gradient weights."""
+
+    name = "xgrad_cam"
+
+    def combine(self, activations, grads):
+        return xgrad_cam_map(activations, grads, self.relu)
+
+
+class HiResCAM(CAM):
+    """HiResCAM: element-wise gradient times activation, summed over channels."""
+
+    name = "hires_cam"
+
+    def combine(self, activations, grads):
+        return hires_cam_map(activations, grads, self.relu)
+
+
+class LayerCAM(CAM):
+    """Layer-CAM: element-wise positive gradient times activation."""
+
+    name = "layer_cam"
+
+    def combine(self, activations, grads):
+        return layer_cam_map(activations, grads, self.relu)
+
+
+class EigenCAM(CAM):
+    """Eigen-CAM: first principal direction of the activations (class independent)."""
+
+    name = "eigen_cam"
+    uses_gradients = False
+
+    def __init__(self, layer_name=None, upsample=True, relu=True, center=False,
+                 reshape=None, class_token="auto"):
+        super().__init__(layer_name, upsample, relu, reshape, class_token)
+        self.center = bool(center)
+
+    def combine(self, activations, grads):
+        return eigen_cam_map(activations, self.relu, self.center)
+
+
+class ScoreCAM(CAM):
+    """Score-CAM: channels weighted by the class score of the input they mask.
+
+    Args (besides ``CAM``'s):
+        score_normalization: "channels" (softmax over channels, the paper),
+            "classes" (class probability of each masked input) or None (raw score).
+        max_channels: keep only the N channels of highest spatial variance per input
+            (Faster Score-CAM); None uses all.
+    """
+
+    name = "score_cam"
+    uses_gradients = False
+
+    def __init__(self, layer_name=None, upsample=True, relu=True,
+                 score_normalization="channels", max_channels=None, reshape=None,
+                 class_token="auto"):
+        super().__init__(layer_name, upsample, relu, reshape, class_token)
+        self.score_normalization = check_choice(
+            score_normalization, "score_normalization", SCORE_NORMALIZATIONS
+        )
+        self.max_channels = (
+            None if max_channels is None else check_positive_int(max_channels, "max_channels")
+        )
+
+    def _masked_runner(self, runner):
+        view = runner.view
+        score = runner.score
+        if self.score_normalization == "classes":
+            if isinstance(score, targets_lib.CallableScore):
+                raise ValueError(
+                    "score_normalization: 'classes' needs class-index targets, not a "
+                    "score callable; use 'channels' or None."
+                )
+            score = _ProbabilityScore()
+            use_logits = True
+        else:
+            if isinstance(score, targets_lib.UnitScore) and score.rank:
+                score = targets_lib.UnitScore(rank=False)
+            use_logits = view.stripped_layer is not None
+        masked_view = surgery.ModelView(view.model, output_index=view.output_index,
+                                        use_logits=use_logits)
+        return PassRunner(masked_view, score, batch_size=runner.batch_size)
+
+    def attribute(self, runner, x, row_targets):
+        passes = runner.forward(x, row_targets)
+        units = np.asarray(passes.units, dtype=np.int32)
+        masked = self._masked_runner(runner)
+        cams = []
+        for index, a in enumerate(passes.layer_outputs):
+            a = self._spatial(a, index, x)
+            size = self._input_size(x, a.ndim - 2)
+            channels = np.broadcast_to(np.arange(a.shape[-1]), (len(a), a.shape[-1]))
+            if self.max_channels is not None and self.max_channels < a.shape[-1]:
+                variance = a.reshape(len(a), -1, a.shape[-1]).var(axis=1)
+                channels = np.argsort(-variance, axis=1, kind="stable")[:, : self.max_channels]
+            selected = np.take_along_axis(
+                a.reshape(len(a), -1, a.shape[-1]), channels[:, None, :], axis=2
+            ).reshape(a.shape[:-1] + (channels.shape[1],))
+            scores = self._masked_scores(masked, x, selected, size, units)
+            weights = score_cam_weights(scores, self.score_normalization)
+            cams.append(score_cam_map(selected, weights, self.relu))
+        return self._merge(cams, x), passes
+
+    def _masked_scores(self, runner, x, activations, size, units):
+        """Scores of every (input, channel) masked input, ``batch_size`` rows at a time."""
+        n, k = len(activations), activations.shape[-1]
+        flat = np.moveaxis(activations, -1, 1).reshape((n * k,) + activations.shape[1:-1])
+        scores = np.empty(n * k, dtype=np.float64)
+        step = runner.batch_size
+        for start in range(0, n * k, step):
+            rows = np.arange(start, min(start + step, n * k))
+            masks = score_cam_masks(flat[rows][..., None], size)[:, 0]
+            owners = rows // k
+            scores[rows] = runner.forward(
+                x[owners] * self._expand_mask(masks, x), units[owners]
+            ).scores
+        return scores.reshape(n, k)
+
+    def _expand_mask(self, masks, x):
+        if x.ndim == masks.ndim:
+            return masks
+        return masks[:, None] if self._context["channels_first"] else masks[..., None]
+
+
+def _run(cls, model, x, targets, options):
+    run_keys = ("batch_size", "output_index", "use_logits")
+    run_options = {k: options.pop(k) for k in run_keys if k in options}
+    return cls(**options).explain(model, x, targets, **run_options)[1]
+
+
+def grad_cam(model, x, targets=None, **options):
+    """Grad-CAM maps of ``model`` for ``x`` (see ``GradCAM``)."""
+    return _run(GradCAM, model, x, targets, options)
+
+
+def grad_cam_plus_plus(model, x, targets=None, **options):
+    """Grad-CAM++ maps (see ``GradCAMPlusPlus``)."""
+    return _run(GradCAMPlusPlus, model, x, targets, options)
+
+
+def xgrad_cam(model, x, targets=None, **options):
+    """XGrad-CAM maps (see ``XGradCAM``)."""
+    return _run(XGradCAM, model, x, targets, options)
+
+
+def hires_cam(model, x, targets=None, **options):
+    """HiResCAM maps (see ``HiResCAM``)."""
+    return _run(HiResCAM, model, x, targets, options)
+
+
+def layer_cam(model, x, targets=None, **options):
+    """Layer-CAM maps (see ``LayerCAM``)."""
+    return _run(LayerCAM, model, x, targets, options)
+
+
+def eigen_cam(model, x, targets=None, **options):
+    """Eigen-CAM maps (see ``EigenCAM``)."""
+    return _run(EigenCAM, model, x, targets, options)
+
+
+def score_cam(model, x, targets=None, **options):
+    """Score-CAM maps (see ``ScoreCAM``)."""
+    return _run(ScoreCAM, model, x, targets, options)
