@@ -14,6 +14,7 @@ writing the TensorBoard image. The ratio callback / epoch is reported for epoch 
 the later epochs (steady state).
 
     KERAS_BACKEND=jax /work/venvs/jax/bin/python bench/callback_overhead.py [--epochs 4]
+        [--max-images 25]
 """
 
 import argparse
@@ -57,6 +58,8 @@ def tutorial_model():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="explain only the first N test images (callback max_images)")
     args = parser.parse_args()
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
     x_train = x_train.reshape(-1, 28, 28, 1).astype("float32") / 255
@@ -65,11 +68,12 @@ def main():
     model = tutorial_model()
     timer = EpochTimer()
     with tempfile.TemporaryDirectory() as logs:
-        callback = VanillaGradientsCallback((x_test, y_test), class_index=0, output_dir=logs)
+        callback = VanillaGradientsCallback((x_test, y_test), class_index=0, output_dir=logs,
+                                            max_images=args.max_images)
         model.fit(x_train, y_train, batch_size=50, epochs=args.epochs, verbose=0,
                   validation_split=0.2, callbacks=[timer, callback])
     explain = [seconds for _, seconds in callback.seconds]
-    print(f"backend {keras.backend.backend()}: {len(x_test)} images explained per epoch")
+    print(f"backend {keras.backend.backend()}: {len(callback.images)} images explained per epoch")
     print("epoch  epoch_s  callback_s  ratio")
     for epoch, (e, c) in enumerate(zip(timer.seconds, explain), start=1):
         print(f"{epoch:5d}  {e:7.2f}  {c:10.3f}  {c / e:5.3f}")

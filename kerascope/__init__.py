@@ -12,6 +12,7 @@ tf-explain API::
 """
 
 from kerascope import filters, methods
+from kerascope import feature_visualization  # noqa: E402  (visualize, objectives)
 from kerascope.explain import (
     explain,
     gradients,

@@ -301,12 +301,13 @@ def describe(model, sample):
 
 
 def last_spatial_layer(model, sample):
-    """The last convolution (in call order) with a spatial output.
+    """The last layer (in call order) with a spatial output, pooling excluded.
 
     Spatial means an output of the same rank as the image input (e.g. 4 for
-    ``(batch, height, width, channels)``). The last layer with a kernel over space
-    (Conv, DepthwiseConv, SeparableConv) is preferred; without one, the last spatial
-    layer of any kind (tf-explain's rule). Raises ValueError when the model has none.
+    ``(batch, height, width, channels)``). tf-explain takes the last such layer; a
+    final pooling or dropout layer is skipped here, so VGG16 gives ``block5_conv3``
+    (the paper's choice) rather than ``block5_pool``, and a ResNet its last block
+    output. Raises ValueError when the model has none.
     """
     rank = np.ndim(sample)
     spatial = [
@@ -317,8 +318,9 @@ def last_spatial_layer(model, sample):
             f"layer_name: model {model.name!r} has no layer with a spatial output of "
             f"rank {rank}; pass layer_name explicitly."
         )
-    convolutions = [layer for layer in spatial if hasattr(layer, "kernel_size")]
-    return (convolutions or spatial)[-1]
+    skip = ("Pooling", "Dropout")
+    preferred = [layer for layer in spatial if not any(s in type(layer).__name__ for s in skip)]
+    return (preferred or spatial)[-1]
 
 
 def channel_axis(model):

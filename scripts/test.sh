@@ -18,7 +18,7 @@ setup() {
     "$venv/bin/python" -m pip install -q -e ".[$backend,test]"
 }
 
-declare -A status
+declare -A status pids
 for backend in $backends; do
     setup "$backend" > ".test-reports/setup-$backend.log" 2>&1 &
     pids[$backend]=$!

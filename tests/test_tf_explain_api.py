@@ -79,7 +79,10 @@ def test_bad_validation_data():
 
 def test_seed_tutorial_after_training_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KERASCOPE_MNIST_LIMIT", "60")
+    from kerascope.demo import mnist
+
+    monkeypatch.setattr(mnist, "TRAIN_SIZE", 100)
+    monkeypatch.setattr(mnist, "TEST_SIZE", 60)
     namespace = runpy.run_path(str(TUTORIAL), run_name="__main__")
     explanation = namespace["explanation"]
     assert explanation.dtype == np.uint8 and explanation.shape == (28, 28)

@@ -203,14 +203,13 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
     state = [to_tensor(s) for s in state]
     value_tensors = [[to_tensor(v) for v in row] for row in values]
     lr = to_tensor(np.float32(learning_rate))
-    scores = None
     bar = _progress(progress, steps)
     try:
         for step in range(steps):
             draws = [to_tensor(t.draw(rng)) for t in transforms]
             args = dict(values=value_tensors, transforms=draws, lr=lr,
                         step=to_tensor(np.float32(step + 1)))
-            params, state, scores = step_fn(params, state, args)
+            params, state, _ = step_fn(params, state, args)
             if bar is not None:
                 bar.advance()
     finally:

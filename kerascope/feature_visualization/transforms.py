@@ -145,19 +145,21 @@ def affine_sample(images, matrix, fill_mode="reflect", fill_value=0.0):
     x0, y0 = ops.floor(src_x), ops.floor(src_y)
     wx, wy = src_x - x0, src_y - y0
     x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
-    flat = ops.reshape(images, (-1, h * w, c))
-    out = None
+    indices, weights, outside = [], [], []
     for dy, weight_y in ((0, 1.0 - wy), (1, wy)):
         yi, y_in = _fold(y0 + dy, h, fill_mode)
         for dx, weight_x in ((0, 1.0 - wx), (1, wx)):
             xi, x_in = _fold(x0 + dx, w, fill_mode)
             weight = weight_y * weight_x
-            inside = y_in * x_in
-            value = ops.take(flat, yi * w + xi, axis=1) * ops.reshape(weight * inside,
-                                                                     (1, -1, 1))
-            if fill_mode == "constant":
-                value = value + ops.reshape(weight * (1.0 - inside), (1, -1, 1)) * fill_value
-            out = value if out is None else out + value
+            indices.append(yi * w + xi)
+            weights.append(weight * y_in * x_in)
+            outside.append(weight * (1.0 - y_in * x_in))
+    # One gather for the four corners: (B, 4 * H * W, C).
+    corners = ops.take(ops.reshape(images, (-1, h * w, c)), ops.concatenate(indices), axis=1)
+    corners = ops.reshape(corners, (-1, 4, h * w, c))
+    out = ops.sum(corners * ops.reshape(ops.stack(weights), (1, 4, h * w, 1)), axis=1)
+    if fill_mode == "constant":
+        out = out + ops.reshape(sum(outside), (1, h * w, 1)) * fill_value
     return ops.reshape(out, (-1, h, w, c))
 
 
