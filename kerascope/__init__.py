@@ -11,7 +11,11 @@ tf-explain API::
     grid = VanillaGradients().explain((images, None), model, class_index=0)
 """
 
-from kerascope import filters, methods
+from kerascope import _default_backend
+
+_default_backend.choose()
+
+from kerascope import filters, methods  # noqa: E402
 from kerascope import feature_visualization  # noqa: E402  (visualize, objectives)
 from kerascope.explain import (
     explain,

@@ -99,25 +99,9 @@ def render(images, maps, min_size=112):
     return grid_display(np.stack(originals + overlays), num_rows=2, num_columns=len(images))
 
 
-def _default_backend():
-    """Pick an installed Keras backend when none is configured (Keras assumes TF)."""
-    import importlib.util
-
-    configured = os.environ.get("KERAS_BACKEND") or (
-        pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "keras.json"
-    ).exists()
-    if configured or importlib.util.find_spec("tensorflow"):
-        return
-    for name in ("jax", "torch"):
-        if importlib.util.find_spec(name):
-            os.environ["KERAS_BACKEND"] = name
-            return
-
-
 def main(argv=None):
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _default_backend()
     import keras
     from rich.console import Console
     from rich.progress import Progress

@@ -89,8 +89,10 @@ def in_tmp(tmp_path, monkeypatch):
 # -- the seed tutorial and the slides, replayed -------------------------------------
 
 def test_tutorial_with_vanilla_gradients_callback(in_tmp, monkeypatch):
-    monkeypatch.setattr(mnist, "TRAIN_SIZE", 100)
-    monkeypatch.setattr(mnist, "TEST_SIZE", 12)
+    # 125 -> 100 trained on (two full batches of 50: one compiled train step) and 25
+    # validated, the same batch shape as the final evaluate on the 25 test images.
+    monkeypatch.setattr(mnist, "TRAIN_SIZE", 125)
+    monkeypatch.setattr(mnist, "TEST_SIZE", 25)
     run = runpy.run_path(str(TUTORIALS / "vanilla_gradients_tutorial_callback.py"))
     model, (callback,) = run["model"], run["keras_callbacks"]
     assert len(run["history"].history["loss"]) == 2
@@ -103,7 +105,7 @@ def test_tutorial_with_vanilla_gradients_callback(in_tmp, monkeypatch):
     steps = [step for step, _ in images["VanillaGradients"]]
     assert steps == [0, 1]
     for _, image in images["VanillaGradients"]:
-        assert image.shape == grid_shape(12) and image.dtype == np.uint8
+        assert image.shape == grid_shape(25) and image.dtype == np.uint8
 
     # The last image is the explainer's grid for the model as training left it.
     from kerascope.core.vanilla_gradients import VanillaGradients
