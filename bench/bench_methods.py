@@ -42,9 +42,6 @@ FILTERS_LAST = common.FILTERS[-1]  # Score-CAM: one masked forward pass per chan
 #   "input"  : input gradients (guided/deconvnet ReLUs cost what plain ReLUs cost),
 #   "layer"  : forward to conv4, forward+backward of the head, d score / d conv4,
 #   "forward": full forward passes (outputs only).
-# Methods that do not evaluate their inputs in the gradient pass (kerascope's
-# ``evaluates_inputs = False``) also need one forward pass per image to return the
-# model's outputs; that pass is part of their raw cost ("forward", 1).
 CAM_LAYER = {"layer_name": common.LAST_CONV}
 EXTRA = {
     "grad_cam": (CAM_LAYER, [("layer", 1)]),
@@ -56,12 +53,23 @@ EXTRA = {
     "score_cam": (CAM_LAYER, [("forward", 1), ("forward", FILTERS_LAST)]),
     "guided_backprop": ({}, [("input", 1)]),
     "deconvnet": ({}, [("input", 1)]),
-    "guided_smoothgrad": ({"num_samples": SAMPLES, "seed": 0},
-                          [("forward", 1), ("input", SAMPLES)]),
-    "guided_grad_cam": (CAM_LAYER, [("forward", 1), ("input", 1), ("layer", 1)]),
-    "occlusion": ({"patch_size": 8}, [("forward", 1), ("forward", (64 // 8) ** 2)]),
-    "rise": ({"num_masks": 128, "seed": 0}, [("forward", 1), ("forward", 128)]),
+    "guided_smoothgrad": ({"num_samples": SAMPLES, "seed": 0}, [("input", SAMPLES)]),
+    "guided_grad_cam": (CAM_LAYER, [("input", 1), ("layer", 1)]),
+    "occlusion": ({"patch_size": 8}, [("forward", (64 // 8) ** 2)]),
+    "rise": ({"num_masks": 128, "seed": 0}, [("forward", 128)]),
 }
+
+
+def needs_outputs_pass(name):
+    """Whether the method's passes do not give the outputs it returns.
+
+    kerascope methods with ``evaluates_inputs = False`` (SmoothGrad, IG, occlusion...)
+    run one forward pass of the inputs for the outputs they return: one forward row
+    per image belongs to the raw cost of the method as kerascope defines it.
+    """
+    factory = methods_lib.REGISTRY[name]
+    cls = factory if isinstance(factory, type) else type(factory())
+    return not getattr(cls, "evaluates_inputs", True)
 
 
 def specs(x, targets, only=None):
@@ -73,15 +81,14 @@ def specs(x, targets, only=None):
     noisy = noisy.astype(np.float32)
     alphas = np.linspace(0, 1, STEPS, dtype=np.float32).reshape(1, -1, 1, 1, 1)
     path = (alphas * x[:, None]).reshape((-1,) + x.shape[1:])
-    same = [("input", x, targets)]
-    out = [
-        ("vanilla_gradients", "vanilla_gradients", {}, same, (16,)),
-        ("gradients_inputs", "gradients_inputs", {}, same, (16,)),
+    table = [
+        ("vanilla_gradients", "vanilla_gradients", {}, [("input", x, targets)], (16,)),
+        ("gradients_inputs", "gradients_inputs", {}, [("input", x, targets)], (16,)),
         ("smoothgrad (20)", "smoothgrad", {"num_samples": SAMPLES, "seed": 0},
-         [("forward", x, targets), ("input", noisy, np.repeat(targets, SAMPLES))], (80, 64)),
+         [("input", noisy, np.repeat(targets, SAMPLES))], (80, 64)),
         ("integrated_gradients (50)", "integrated_gradients",
          {"n_steps": STEPS, "method": "riemann_trapezoid"},
-         [("forward", x, targets), ("input", path, np.repeat(targets, STEPS))], (100, 64)),
+         [("input", path, np.repeat(targets, STEPS))], (100, 64)),
     ]
     for name, (options, passes) in EXTRA.items():
         if name not in methods_lib.REGISTRY:
@@ -93,6 +100,11 @@ def specs(x, targets, only=None):
             expanded = max(expanded, per)
         sizes = (80, 64) if expanded == SAMPLES else ((16,) if expanded == 1 else (64,))
         label = f"{name} ({expanded})" if expanded > 1 else name
+        table.append((label, name, options, raw_passes, sizes))
+    out = []
+    for label, name, options, raw_passes, sizes in table:
+        if needs_outputs_pass(name):
+            raw_passes = [("forward", x, targets)] + raw_passes
         out.append((label, name, options, raw_passes, sizes))
     if only:
         out = [s for s in out if any(o in s[0] for o in only)]
@@ -146,18 +158,23 @@ def main(argv=None):
                 medians, times = common.interleaved({"ours": ours, "raw": base},
                                                     repeats=args.repeats)
             except Exception as error:  # noqa: BLE001 - a method failing is a result
-                rows.append((label, batch, n_rows, "-", "-", f"error: {error!r}"[:70], ""))
+                rows.append((label, batch, n_rows, "-", "-", f"error: {error!r}"[:70], "", "", ""))
                 print(f"#   {label} batch={batch}: {error!r}", flush=True)
                 continue
             ratio = medians["ours"] / medians["raw"]
+            cpu = common.interleaved.cpu
+            cpu_ratio = cpu["ours"] / cpu["raw"]
             noise = max(common.spread(times["ours"]), common.spread(times["raw"]))
             flag = "" if ratio <= 1.15 else "  > 1.15"
             rows.append((label, batch, n_rows, f"{medians['ours'] * 1e3:.1f}",
-                         f"{medians['raw'] * 1e3:.1f}", f"{ratio:.3f}{flag}", f"{noise:.0%}"))
-            print(f"#   {label} batch={batch}: ours/raw {ratio:.3f}", flush=True)
+                         f"{medians['raw'] * 1e3:.1f}", f"{ratio:.3f}{flag}", f"{noise:.0%}",
+                         f"{cpu_ratio:.3f}", len(times["ours"])))
+            print(f"#   {label} batch={batch}: ours/raw {ratio:.3f} (cpu {cpu_ratio:.3f})",
+                  flush=True)
     print()
     print(common.table(
-        ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "spread"), rows))
+        ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "spread", "cpu ratio",
+         "rounds"), rows))
     missing = [n for n in EXTRA if n not in methods_lib.REGISTRY]
     if missing:
         print(f"\n# not in kerascope.methods.REGISTRY (skipped): {', '.join(missing)}")
@@ -166,8 +183,9 @@ def main(argv=None):
                        if v not in benched and not k.endswith("grad"))
     if unbenched:
         print(f"# registered but without a raw spec here: {', '.join(unbenched)}")
-    print(f"# backend {keras.backend.backend()}: ms are medians (absolute times are noisy: "
-          "shared cores); compare ratios only.")
+    print(f"# backend {keras.backend.backend()}: ms are wall-time medians (absolute times are "
+          "noisy: shared cores); compare ratios only. cpu ratio: the same with this process's "
+          "CPU time.")
 
 
 if __name__ == "__main__":

@@ -173,25 +173,27 @@ def main(argv=None):
             except Exception as error:  # noqa: BLE001
                 crashed[name] = f"{type(error).__name__}: {error}".splitlines()[0][:90]
         medians, _ = common.interleaved(fns, repeats=args.repeats)
+        cpu = common.interleaved.cpu
         ours = medians.get("kerascope")
         for name in contenders:
             if name == "kerascope":
                 continue
             if name in crashed:
-                rows.append((label, name, "crash", "-", "-", crashed[name]))
+                rows.append((label, name, "crash", "-", "-", "-", crashed[name]))
             elif ours is None:
-                rows.append((label, name, "-", f"{medians[name] / medians['raw']:.2f}", "-",
+                rows.append((label, name, "-", f"{medians[name] / medians['raw']:.2f}", "-", "-",
                              f"kerascope crashed: {crashed.get('kerascope')}"))
             else:
                 rows.append((label, name, f"{medians[name] / ours:.2f}",
                              f"{medians[name] / medians['raw']:.2f}",
                              f"{ours / medians['raw']:.2f}",
+                             f"{cpu[name] / cpu['kerascope']:.2f}",
                              f"peer {medians[name] * 1e3:.0f} ms, ours {ours * 1e3:.0f} ms, "
                              f"raw {medians['raw'] * 1e3:.0f} ms (batch {batch})"))
         print(f"#   {label}: done", flush=True)
     print()
-    print(common.table(("method [API]", "peer", "peer/ours", "peer/raw", "ours/raw", "notes"),
-                       rows))
+    print(common.table(("method [API]", "peer", "peer/ours", "peer/raw", "ours/raw",
+                        "peer/ours cpu", "notes"), rows))
     print("# peer/ours > 1: kerascope is faster. Medians of interleaved runs on shared cores.")
 
 

@@ -93,7 +93,7 @@ def make_inputs(n=16, seed=1):
     return x, targets
 
 
-def interleaved(fns, repeats=5, warmup=2, min_seconds=1.0, max_repeats=40, slow_seconds=3.0):
+def interleaved(fns, repeats=5, warmup=2, min_seconds=2.0, max_repeats=40, slow_seconds=3.0):
     """Median wall time (s) of each callable in ``fns`` (name -> fn), interleaved.
 
     Each round runs every callable once; the order rotates each round so none
@@ -101,7 +101,9 @@ def interleaved(fns, repeats=5, warmup=2, min_seconds=1.0, max_repeats=40, slow_
     absorbs compilation; the last one estimates each call's time. Fast callables get
     more rounds (up to ``max_repeats``, until the slowest has run ``min_seconds``);
     when a call takes more than ``slow_seconds``, one warm-up round and 3 rounds
-    only (to keep a backend's run within minutes). Returns ``(medians, all_times)``.
+    only (to keep a backend's run within minutes). Returns ``(medians, all_times)``
+    of wall times; ``interleaved.cpu`` then holds the median CPU times of this
+    process (all its threads), less sensitive to other processes on busy cores.
     """
     names = list(fns)
     first = {}
@@ -118,12 +120,15 @@ def interleaved(fns, repeats=5, warmup=2, min_seconds=1.0, max_repeats=40, slow_
     elif slowest > 0:
         repeats = max(repeats, min(max_repeats, int(np.ceil(min_seconds / slowest))))
     times = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     for r in range(repeats):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    interleaved.cpu = {name: statistics.median(values) for name, values in cpu.items()}
     return {name: statistics.median(values) for name, values in times.items()}, times
 
 

@@ -17,6 +17,7 @@ _default_backend.choose()
 
 from kerascope import filters, methods  # noqa: E402
 from kerascope import feature_visualization  # noqa: E402  (visualize, objectives)
+from kerascope import callbacks, core  # noqa: E402  (tf-explain's kerascope.callbacks.X)
 from kerascope.explain import (
     explain,
     gradients,
@@ -52,5 +53,5 @@ __all__ = [
     "grad_cam", "grad_cam_plus_plus", "score_cam", "layer_cam", "xgrad_cam", "hires_cam",
     "eigen_cam",
     "guided_backprop", "deconvnet", "guided_smoothgrad", "guided_grad_cam", "occlusion",
-    "rise", "activations",
+    "rise", "activations", "callbacks", "core", "feature_visualization",
 ]

@@ -21,7 +21,9 @@ import importlib
 
 import keras
 
-from kerascope.backend.common import Passes, trace_count, note_trace  # noqa: F401
+from kerascope.backend.common import Passes, note_trace, trace_count
+
+__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "clear_cache", "custom_gradient"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
