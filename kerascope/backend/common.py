@@ -34,3 +34,23 @@ class Passes:
     input_grads: object = None
     layer_outputs: tuple = ()
     layer_grads: tuple = ()
+
+
+def run_view(view, score, x, targets, transform=None, variables=None):
+    """One forward pass of ``view``: ``(outputs, scores, units, captured)``.
+
+    ``transform(index, output) -> output`` sees each captured layer output first (a
+    zero probe is added there, or the tensor is watched); ``captured`` holds what
+    flowed on.
+    """
+    captured = [None] * len(view.layers)
+
+    def on_layer_output(index, output):
+        if transform is not None:
+            output = transform(index, output)
+        captured[index] = output
+        return output
+
+    outputs, logits = view.forward(x, on_layer_output, variables=variables)
+    scores, units = score(logits, targets)
+    return outputs, scores, units, captured

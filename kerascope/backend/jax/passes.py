@@ -9,7 +9,7 @@ added to those outputs.
 import jax
 import jax.numpy as jnp
 
-from kerascope.backend.common import Passes, note_trace
+from kerascope.backend.common import Passes, note_trace, run_view
 
 
 def _variables(model):
@@ -20,16 +20,8 @@ def _variables(model):
 
 
 def _run(view, score, variables, x, targets, probes):
-    captured = [None] * len(view.layers)
-
-    def on_layer_output(index, output):
-        if probes is not None:
-            output = output + probes[index]
-        captured[index] = output
-        return output
-
-    outputs, logits = view.forward(x, on_layer_output, variables=variables)
-    scores, units = score(logits, targets)
+    add_probe = None if probes is None else (lambda index, output: output + probes[index])
+    outputs, scores, units, captured = run_view(view, score, x, targets, add_probe, variables)
     return scores, (outputs, scores, units, captured)
 
 

@@ -6,28 +6,14 @@ same backward pass as the input gradient.
 
 import tensorflow as tf
 
-from kerascope.backend.common import Passes, note_trace
-
-
-def _run(view, score, x, targets, watch):
-    captured = [None] * len(view.layers)
-
-    def on_layer_output(index, output):
-        if watch is not None:
-            watch(output)
-        captured[index] = output
-        return output
-
-    outputs, logits = view.forward(x, on_layer_output)
-    scores, units = score(logits, targets)
-    return outputs, scores, units, captured
+from kerascope.backend.common import Passes, note_trace, run_view
 
 
 def make_forward(view, score):
     @tf.function(autograph=False, reduce_retracing=True)
     def forward(x, targets):
         note_trace("forward")
-        return _run(view, score, x, targets, None)
+        return run_view(view, score, x, targets)
 
     def call(x, targets):
         outputs, scores, units, captured = forward(x, targets)
@@ -42,7 +28,12 @@ def make_backprop(view, score, wrt_inputs=True):
         note_trace("backprop")
         with tf.GradientTape() as tape:
             tape.watch(x)
-            outputs, scores, units, captured = _run(view, score, x, targets, tape.watch)
+
+            def watch(index, output):
+                tape.watch(output)
+                return output
+
+            outputs, scores, units, captured = run_view(view, score, x, targets, watch)
         sources = ([x] if wrt_inputs else []) + list(captured)
         grads = tape.gradient(scores, sources)
         input_grads = grads[0] if wrt_inputs else None

@@ -6,19 +6,7 @@
 
 import torch
 
-from kerascope.backend.common import Passes, note_trace
-
-
-def _run(view, score, x, targets):
-    captured = [None] * len(view.layers)
-
-    def on_layer_output(index, output):
-        captured[index] = output
-        return output
-
-    outputs, logits = view.forward(x, on_layer_output)
-    scores, units = score(logits, targets)
-    return outputs, scores, units, captured
+from kerascope.backend.common import Passes, note_trace, run_view
 
 
 def make_forward(view, score):
@@ -26,7 +14,7 @@ def make_forward(view, score):
 
     def call(x, targets):
         with torch.no_grad():
-            outputs, scores, units, captured = _run(view, score, x, targets)
+            outputs, scores, units, captured = run_view(view, score, x, targets)
         return Passes(outputs, scores, units, None, tuple(captured), ())
 
     return call
@@ -38,7 +26,7 @@ def make_backprop(view, score, wrt_inputs=True):
     def call(x, targets):
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
-            outputs, scores, units, captured = _run(view, score, x, targets)
+            outputs, scores, units, captured = run_view(view, score, x, targets)
             sources = ([x] if wrt_inputs else []) + list(captured)
             grads = torch.autograd.grad(scores.sum(), sources, allow_unused=True)
         grads = [
