@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 

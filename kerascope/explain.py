@@ -9,7 +9,7 @@ the rows sent to the device at once, noisy copies and path points included.
 from kerascope import methods as methods_lib
 
 
-def explain(method, model, x, targets=None, batch_size=32, postprocessing=None,
+def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
             output_index=0, use_logits=None, **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
 

@@ -1,9 +1,10 @@
 """Runs a model view's compiled passes over many rows, ``batch_size`` at a time.
 
 Methods expand their inputs into rows (noisy copies, path points, masked images)
-and hand them to a ``PassRunner``; it feeds them to the backend in batches of a
-fixed size (the last one padded by repeating its last row, so a short final batch
-does not trigger a recompilation) and returns numpy arrays.
+and hand them to a ``PassRunner``; it feeds them to the backend in batches of at
+most ``batch_size`` rows and returns numpy arrays. On JAX, where every new shape is a
+new XLA compilation, a short final batch is padded (its last row repeated) to the
+fixed size; TensorFlow relaxes its traced shapes itself and PyTorch never compiles.
 """
 
 import numpy as np
@@ -60,11 +61,12 @@ class PassRunner:
         if self._compiled_rows is None:
             self._compiled_rows = min(self.batch_size, n)
         size = self._compiled_rows
+        pad = backend.pads_batches()
         pieces = []
         for start in range(0, n, size):
             stop = min(start + size, n)
             xb, tb = x[start:stop], targets[start:stop]
-            if stop - start < size:
+            if pad and stop - start < size:
                 pad = size - (stop - start)
                 xb = np.concatenate([xb, np.repeat(xb[-1:], pad, axis=0)])
                 tb = np.concatenate([tb, np.repeat(tb[-1:], pad, axis=0)])

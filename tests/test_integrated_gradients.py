@@ -100,3 +100,12 @@ def test_blur_baseline_preserves_mean_and_smooths():
     blurred = gaussian_blur(image, 1.5)
     assert blurred.sum() == pytest.approx(1.0, rel=1e-4)
     assert blurred[0, 7, 7, 0] < 0.2 and blurred[0, 7, 8, 0] > 0
+
+
+def test_method_option_does_not_collide_with_explain_method(rng):
+    model = _flat_model(4, keras.layers.Dense(2))
+    set_numpy_weights(model)
+    x = rng.random((2, 4)).astype(np.float32)
+    _, left = kerascope.explain("integrated_gradients", model, x, 1, n_steps=4, method="riemann_left")
+    w = model.get_weights()[0][:, 1]
+    np.testing.assert_allclose(left, w * x, rtol=1e-5)

@@ -23,7 +23,7 @@ import keras
 
 from kerascope.backend.common import Passes, note_trace, trace_count
 
-__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "clear_cache", "custom_gradient"]
+__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches", "clear_cache", "custom_gradient"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -64,6 +64,11 @@ def compiled(view, score, gradients, wrt_inputs=True):
     else:
         _CACHE.move_to_end(key)
     return fn
+
+
+def pads_batches():
+    """Whether short batches should be padded to the compiled size (JAX only)."""
+    return backend_name() == "jax"
 
 
 def clear_cache():

@@ -91,7 +91,7 @@ FUNCTIONS = {
 }
 
 
-def get(method, **options):
+def get(method, /, **options):
     """A ``Method`` instance from an instance, a class, a name or a method function."""
     if isinstance(method, Method):
         if options:

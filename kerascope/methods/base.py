@@ -95,7 +95,11 @@ class Method:
         n_total = data.num_samples(x)
         resolved = targets_lib.resolve(targets, n_total, _known_units(model, output_index))
         per_input = resolved.per_input
+        # Inputs per attribute() call, so that its expanded rows fit in batch_size;
+        # methods that need a separate forward pass (outputs, target units) run it
+        # over up to batch_size rows at once, then attribute sub-chunks of it.
         chunk = max(1, batch_size // (per_input * self.rows_per_input()))
+        outer = chunk if self.evaluates_inputs else max(chunk, batch_size // per_input)
         relu = self.relu_override()
         main = PassRunner.for_model(
             model, resolved.score(), batch_size=batch_size, output_index=output_index,
@@ -104,7 +108,7 @@ class Method:
         by_unit = None
         outputs, maps = [], []
         seen = 0
-        for batch in data.iterate(x, chunk):
+        for batch in data.iterate(x, outer):
             batch = check_inputs(batch, model)
             n = len(batch)
             rows = np.repeat(batch, per_input, axis=0) if per_input > 1 else batch
@@ -114,15 +118,19 @@ class Method:
             else:
                 passes = main.forward(rows, row_targets)
                 if by_unit is None:
-                    score = passes_score(resolved)
                     by_unit = PassRunner(
                         surgery.ModelView(model, output_index=output_index,
                                           use_logits=use_logits,
                                           layers=self.captured_layers,
                                           relu_override=relu),
-                        score, batch_size=batch_size,
+                        passes_score(resolved), batch_size=batch_size,
                     )
-                batch_maps, _ = self.attribute(by_unit, rows, passes.units.astype(np.int32))
+                units = passes.units.astype(np.int32)
+                step = chunk * per_input
+                batch_maps = np.concatenate([
+                    self.attribute(by_unit, rows[i:i + step], units[i:i + step])[0]
+                    for i in range(0, len(rows), step)
+                ])
             _check_units(resolved, passes.outputs)
             seen += n
             outputs.append(passes.outputs[::per_input])

@@ -54,7 +54,9 @@ def gaussian_blur(x, sigma, channel_axis=-1):
     for axis in range(1, x.ndim):
         if axis == channel_axis and x.ndim >= 3:
             continue
-        out = np.moveaxis(np.tensordot(out, _blur_matrix(x.shape[axis], sigma), axes=([axis], [1])), -1, axis)
+        moved = np.moveaxis(out, axis, -1)
+        blurred = np.einsum("...i,oi->...o", moved, _blur_matrix(x.shape[axis], sigma), optimize=False)
+        out = np.moveaxis(blurred, -1, axis)
     return out.astype(np.float32)
 
 

@@ -267,7 +267,8 @@ class RISE(PerturbationMethod):
             rows = (x[:, None] * shaped[None]).reshape((n * m,) + x.shape[1:])
             scores = runner.forward(rows, np.repeat(row_targets, m)).scores
             scores = scores.astype(np.float64).reshape(n, m)
-            weighted += np.tensordot(scores, masks, axes=(1, 0))
+            # einsum's own loops, not BLAS threads competing with the framework's.
+            weighted += np.einsum("nm,mhw->nhw", scores, masks, optimize=False)
             mask_sum += masks.sum(axis=0)
             score_sum += scores.sum(axis=1)
         if self.center:
