@@ -159,11 +159,24 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    # The first right singular vector of each (positions x channels) matrix is the
-    # top eigenvector of its channel Gram matrix: one batched eigh, no per-image SVD.
-    gram = np.einsum("bpc,bpd->bcd", matrix, matrix, optimize=False)
-    _, vectors = np.linalg.eigh(gram)
-    projection = np.einsum("bpc,bc->bp", matrix, vectors[:, :, -1], optimize=False)
+    # The projection on the first right singular vector v of each (positions x
+    # channels) matrix M is M v = s u, with (s^2, u) the top eigenpair of the Gram
+    # matrix G = M M^T: batched power iteration on G from the mean direction (the
+    # top eigenvector of a non-negative G is non-negative), eigh where it stalls.
+    gram = matrix @ np.swapaxes(matrix, 1, 2)
+    u = np.full(gram.shape[:2], 1.0 / np.sqrt(gram.shape[1]))
+    converged = np.zeros(len(gram), dtype=bool)
+    for _ in range(200):
+        nxt = np.einsum("bpq,bq->bp", gram, u, optimize=False)
+        nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
+        converged = np.abs(nxt - u).max(axis=1) < 1e-9
+        u = nxt
+        if converged.all():
+            break
+    for i in np.flatnonzero(~converged):
+        u[i] = np.linalg.eigh(gram[i])[1][:, -1]
+    strength = np.sqrt(np.maximum(np.einsum("bp,bpq,bq->b", u, gram, u, optimize=False), 0))
+    projection = u * strength[:, None]
     sign = np.where(projection.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
     cams = np.where(np.any(matrix, axis=(1, 2))[:, None], projection * sign, 0.0)
     return _finish(cams.reshape(a.shape[:-1]), relu)
