@@ -16,12 +16,8 @@ def is_array_like(x):
     if isinstance(x, np.ndarray):
         return True
     if isinstance(x, (list, tuple)):
-        return len(x) > 0 and not _is_batch_container(x)
+        return len(x) > 0
     return hasattr(x, "shape") and hasattr(x, "dtype") and not hasattr(x, "__next__")
-
-
-def _is_batch_container(x):
-    return False
 
 
 def to_numpy(x):

@@ -92,7 +92,6 @@ def _to_numpy(result):
 
 def _concat(pieces):
     def join(arrays):
-        arrays = [(n, a) for n, a in arrays]
         if arrays[0][1] is None:
             return None
         return np.concatenate([a[:n] for n, a in arrays])

@@ -51,3 +51,19 @@ def region_model(size=28, region=7, seed=0):
     model = keras.Model(inputs, outputs, name="region_model")
     set_numpy_weights(model, seed=1, scale=1.0)
     return model, mask[..., 0].astype(bool)
+
+
+def reference_model(ref):
+    """Conv(relu) -> Dense(relu) -> Dense(softmax) with the weights stored in ``ref``
+    (tests/data/guided_reference.npz, whose maps come from a numpy implementation)."""
+    zeros = {"kernel_initializer": "zeros"}
+    inputs = keras.Input(ref["x"].shape[1:])
+    h = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv", **zeros)(inputs)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(6, activation="relu", name="dense", **zeros)(h)
+    outputs = keras.layers.Dense(4, activation="softmax", name="head", **zeros)(h)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("conv").set_weights([ref["kernel"], ref["conv_bias"]])
+    model.get_layer("dense").set_weights([ref["dense_kernel"], ref["dense_bias"]])
+    model.get_layer("head").set_weights([ref["head_kernel"], ref["head_bias"]])
+    return model

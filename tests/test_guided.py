@@ -8,6 +8,7 @@ import pytest
 import keras
 
 import kerascope
+from tests.models import reference_model
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.methods.guided import (
     Deconvnet,
@@ -93,19 +94,6 @@ def test_relu_overrides_keep_the_forward_pass():
         np.testing.assert_allclose(keras.ops.convert_to_numpy(fn(x)), [0, 0, 0.5, 2.0])
 
 
-def _reference_model(ref):
-    inputs = keras.Input(ref["x"].shape[1:])
-    h = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv", **ZEROS)(inputs)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(6, activation="relu", name="dense", **ZEROS)(h)
-    outputs = keras.layers.Dense(4, activation="softmax", name="head", **ZEROS)(h)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("conv").set_weights([ref["kernel"], ref["conv_bias"]])
-    model.get_layer("dense").set_weights([ref["dense_kernel"], ref["dense_bias"]])
-    model.get_layer("head").set_weights([ref["head_kernel"], ref["head_bias"]])
-    return model
-
-
 def _normalized(maps):
     maps = np.asarray(maps, np.float64)
     peak = np.abs(maps).reshape(len(maps), -1).max(axis=1)
@@ -119,7 +107,7 @@ def ref():
 
 @pytest.fixture(scope="module")
 def ref_model(ref):
-    return _reference_model(ref)
+    return reference_model(ref)
 
 
 def test_same_maps_as_numpy_reference(ref, ref_model):

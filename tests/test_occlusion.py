@@ -12,6 +12,7 @@ from kerascope.core.occlusion_sensitivity import OcclusionSensitivity
 from kerascope.methods.occlusion import RISE, Occlusion, window_starts
 from kerascope.runner import PassRunner
 from kerascope.utils.image import apply_grey_patch
+from tests.models import reference_model
 
 # Test models get their weights set explicitly; skipping random initialisers avoids
 # JAX compiling a random-number kernel for every weight shape.
@@ -208,15 +209,7 @@ def test_patched_images_are_batched(monkeypatch):
 
 def test_same_maps_as_numpy_reference():
     ref = dict(np.load(REFERENCE))
-    inputs = keras.Input(ref["x"].shape[1:])
-    h = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv", **ZEROS)(inputs)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(6, activation="relu", name="dense", **ZEROS)(h)
-    outputs = keras.layers.Dense(4, activation="softmax", name="head", **ZEROS)(h)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("conv").set_weights([ref["kernel"], ref["conv_bias"]])
-    model.get_layer("dense").set_weights([ref["dense_kernel"], ref["dense_bias"]])
-    model.get_layer("head").set_weights([ref["head_kernel"], ref["head_bias"]])
+    model = reference_model(ref)
     _, maps = Occlusion(3, fill_value=0.0).explain(model, ref["x"], ref["targets"])
     np.testing.assert_allclose(maps, ref["occlusion_p3"], atol=1e-4)
     _, maps = Occlusion(3, stride=2, fill_value=0.5).explain(model, ref["x"], ref["targets"])

@@ -59,6 +59,7 @@ import numpy as np
 from kerascope import data, surgery, targets as targets_lib
 from kerascope.methods.base import Method
 from kerascope.runner import PassRunner
+from kerascope.utils.image import interpolation_matrix
 from kerascope.validation import check_choice, check_inputs, check_positive_int
 
 SCORE_NORMALIZATIONS = ("channels", "classes", None)
@@ -217,20 +218,6 @@ def score_cam_map(activations, weights, relu=True):
 # Layout helpers.
 
 
-def _interpolation_matrix(n_in, n_out):
-    """Linear interpolation from n_in to n_out samples, half-pixel centres."""
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    src = np.clip(src, 0.0, n_in - 1)
-    low = np.floor(src).astype(int)
-    high = np.minimum(low + 1, n_in - 1)
-    frac = src - low
-    matrix = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
-    np.add.at(matrix, (rows, low), 1.0 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return matrix
-
-
 def upsample(maps, size):
     """(Bi)linearly resize ``maps`` ``(batch, *spatial[, ...])`` to ``size`` on axes 1..len(size).
 
@@ -246,7 +233,7 @@ def upsample(maps, size):
         n_in = out.shape[axis]
         if n_in == n_out:
             continue
-        matrix = _interpolation_matrix(n_in, n_out).astype(np.float32)
+        matrix = interpolation_matrix(n_in, n_out).astype(np.float32)
         # einsum's own loops, not BLAS: numpy's BLAS threads would fight the
         # framework's threads for the cores (measured 10-1000x slower under load).
         moved = np.moveaxis(out, axis, -1)

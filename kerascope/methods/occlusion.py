@@ -30,6 +30,7 @@ import numpy as np
 
 from kerascope import surgery
 from kerascope.methods.base import Method
+from kerascope.utils.image import interpolation_matrix
 from kerascope.validation import check_choice, check_positive_int
 
 MODES = ("complement", "difference")
@@ -188,19 +189,6 @@ def _spread(values, rows_at, cols_at, patch, size):
     return (total / count).astype(np.float32)
 
 
-def _interpolation_matrix(source, target):
-    """``(target, source)`` linear interpolation with half-pixel centres, edges clamped."""
-    coords = (np.arange(target) + 0.5) * (source / target) - 0.5
-    coords = np.clip(coords, 0.0, source - 1)
-    low = np.floor(coords).astype(int)
-    high = np.minimum(low + 1, source - 1)
-    frac = coords - low
-    matrix = np.zeros((target, source), dtype=np.float64)
-    matrix[np.arange(target), low] += 1.0 - frac
-    matrix[np.arange(target), high] += frac
-    return matrix
-
-
 class RISE(PerturbationMethod):
     """RISE saliency maps ``(N, H, W)`` (see the module docstring).
 
@@ -240,8 +228,8 @@ class RISE(PerturbationMethod):
             )
         index = np.arange(self.num_masks) if index is None else np.asarray(index)
         cell_h, cell_w = math.ceil(height / s), math.ceil(width / s)
-        up_h = _interpolation_matrix(s, (s + 1) * cell_h)
-        up_w = _interpolation_matrix(s, (s + 1) * cell_w)
+        up_h = interpolation_matrix(s, (s + 1) * cell_h)
+        up_w = interpolation_matrix(s, (s + 1) * cell_w)
         shift_h = np.floor(self._shifts[index, 0] * cell_h).astype(int)
         shift_w = np.floor(self._shifts[index, 1] * cell_w).astype(int)
         rows = up_h[shift_h[:, None] + np.arange(height)]
