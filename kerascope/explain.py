@@ -22,7 +22,9 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
         method: a registered name (``"vanilla_gradients"``, ``"smoothgrad"``, ...;
             ``kerascope methods`` lists them), a ``Method`` class or instance.
         model: a Keras model (Sequential, Functional, nested or subclassed).
-        x: inputs: numpy array, backend tensor, or iterable of batches.
+        x: inputs: numpy array, backend tensor, or iterable of batches; for a model
+            with several inputs a list, tuple or dict of them (one per input), or
+            batches of those. Maps then come back in the same structure.
         targets: class index, per-sample indices ``(N,)`` or ``(N, K)``,
             ``"predicted"`` (default), ``kerascope.top_k(k)`` or a score callable.
         batch_size: rows per device call.
@@ -44,7 +46,14 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
     result = driver.run(method, model, x, targets, batch_size=batch_size,
                         output_index=output_index, use_logits=use_logits)
     if postprocessing is not None:
-        result = driver.Explanation(result.outputs, postprocessing(result.maps), result.extras)
+        maps = result.maps
+        if isinstance(maps, dict):
+            maps = {k: None if m is None else postprocessing(m) for k, m in maps.items()}
+        elif isinstance(maps, (list, tuple)):
+            maps = type(maps)(None if m is None else postprocessing(m) for m in maps)
+        else:
+            maps = postprocessing(maps)
+        result = driver.Explanation(result.outputs, maps, result.extras)
     return result
 
 

@@ -36,6 +36,21 @@ class Passes:
     layer_grads: tuple = ()
 
 
+def replace_outputs(values, then=None):
+    """A ``transform`` for ``run_view``: captured layer ``i``'s output becomes
+    ``values[i]`` (where ``values`` gives one; None entries keep the layer's own),
+    then ``then(i, output)`` sees it. Layer attribution runs the model with a layer's
+    output set to a given tensor (a point of an integration path, a noisy copy)."""
+    import keras
+
+    def transform(index, output):
+        if values is not None and values[index] is not None:
+            output = keras.ops.cast(values[index], output.dtype)
+        return then(index, output) if then is not None else output
+
+    return transform
+
+
 def run_view(view, score, x, targets, transform=None, variables=None):
     """One forward pass of ``view``: ``(outputs, scores, units, captured)``.
 

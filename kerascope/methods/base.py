@@ -12,7 +12,7 @@ returns ``(outputs, maps)``.
 
 import numpy as np
 
-from kerascope import surgery
+from kerascope import data, surgery
 from kerascope import targets as targets_lib
 from kerascope.methods import registry
 from kerascope.runner import PassRunner
@@ -55,6 +55,10 @@ class Method:
       themselves, so rank targets (``"predicted"``, top-k) resolve inside that pass;
       False (perturbation methods) gets explicit unit targets after a forward pass.
     * ``default_use_logits``: explain the score before a final softmax/sigmoid.
+    * ``multi_input``: ``attribute`` handles models with several inputs, whose rows
+      are ``kerascope.data.Inputs`` (one array per input) and whose maps come back
+      one per input (``data.per_input`` applies array code input by input). The
+      driver refuses such models, clearly, for a method that does not.
 
     Hooks: ``rows_per_input()``, ``layers(model, sample)`` (layers to capture,
     resolved once per call), ``rules()`` (``kerascope.rules`` applied during the
@@ -70,6 +74,7 @@ class Method:
     channel_reduction = None
     evaluates_inputs = False
     default_use_logits = True
+    multi_input = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -98,10 +103,15 @@ class Method:
         raise NotImplementedError
 
     def postprocess(self, maps, x, ctx):
-        """Turn per-row maps into the maps returned (channel reduction)."""
-        if maps.ndim == x.ndim and maps.ndim >= 3:
-            return reduce_channels(maps, self.channel_reduction, ctx.channel_axis)
-        return maps
+        """Turn per-row maps into the maps returned (channel reduction, input by
+        input for several inputs)."""
+
+        def reduce(m, xi):
+            if m.ndim == xi.ndim and m.ndim >= 3:
+                return reduce_channels(m, self.channel_reduction, ctx.channel_axis)
+            return m
+
+        return data.per_input(reduce, maps, x)
 
     def explain(self, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
         """Run this method through the driver; see ``kerascope.explain``."""
@@ -131,6 +141,15 @@ class Context:
         state: a dict for the method's per-call scratch values.
         extras: per-call results besides the maps (e.g. IG's convergence delta),
             returned as ``Explanation.extras``.
+        model_inputs: the model's declared inputs (``validation.ModelInputs``).
+        input_names: the names of the model's inputs (one per array of ``Inputs``
+            rows; one name for a single-input model).
+        integer_inputs: ``[(name, dtype)]`` of the inputs holding integer ids (token
+            ids): they have no gradient, and ``backprop`` with respect to the inputs
+            refuses them, pointing at ``layer=``.
+        row_samples: for the rows of the current ``attribute`` call, the index of
+            the sample each one belongs to (in the whole call), so that per-sample
+            options (an ``(N, ...)`` baseline, a per-sample feature mask) find their row.
 
     Methods: ``backprop`` and ``forward`` (batched passes of ``view``), ``runner``
     (passes of another view of the same model: other score, layers or rules),
@@ -139,8 +158,14 @@ class Context:
     """
 
     def __init__(self, model, targets, score, *, batch_size, output_index, use_logits,
-                 layers=(), rules=(), channel_axis=None):
+                 layers=(), rules=(), channel_axis=None, model_inputs=None,
+                 input_names=None, integer_inputs=(), method_name=None):
         self.model = model
+        self.model_inputs = model_inputs
+        self.input_names = tuple(input_names) if input_names is not None else ("x",)
+        self.integer_inputs = list(integer_inputs)
+        self.method_name = method_name
+        self.row_samples = None
         self.targets = targets
         self.score = score
         self.batch_size = batch_size
@@ -158,13 +183,64 @@ class Context:
         self._children = {}
 
     # -- passes ---------------------------------------------------------------------
-    def backprop(self, x, row_targets, wrt_inputs=True):
-        """Outputs, scores, units and gradients for rows ``x`` (numpy ``Passes``)."""
-        return self._runner.backprop(x, row_targets, wrt_inputs=wrt_inputs)
+    def backprop(self, x, row_targets, wrt_inputs=True, layer_values=None, units=False):
+        """Outputs, scores, units and gradients for rows ``x`` (numpy ``Passes``).
 
-    def forward(self, x, row_targets=None):
-        """Outputs, scores, units and captured layer outputs for rows ``x``, no gradients."""
-        return self._runner.forward(x, row_targets)
+        ``layer_values``: one array (or None) per captured layer, row-aligned with
+        ``x``: that layer's output is replaced by it during the pass, and
+        ``layer_grads`` are taken there (layer attribution). With ``wrt_inputs``,
+        inputs of integer ids are refused (they have no gradient). ``units=True``:
+        ``row_targets`` are explicit output units (from ``resolve_units``), not the
+        call's targets."""
+        if wrt_inputs:
+            self.check_differentiable()
+        runner = self._unit_runner() if units else self._runner
+        if layer_values is None:
+            return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs)
+        return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, layer_values=layer_values)
+
+    def forward(self, x, row_targets=None, layer_values=None, units=False):
+        """Outputs, scores, units and captured layer outputs for rows ``x``, no gradients
+        (``layer_values`` and ``units`` as for ``backprop``)."""
+        runner = self._unit_runner() if units else self._runner
+        if layer_values is None:
+            return runner.forward(x, row_targets)
+        return runner.forward(x, row_targets, layer_values=layer_values)
+
+    def resolve_units(self, x, row_targets):
+        """``(passes, units)``: the output units the targets pick at rows ``x``
+        (``"predicted"``, top-k: at ``x`` itself) and the forward pass that found
+        them (None when ``row_targets`` already are units: a method that does not
+        evaluate its inputs gets them so from the driver).
+
+        Rows derived from ``x`` (path points, noisy copies, baselines) are then
+        scored with ``units=True`` at those units, so that they explain the class
+        chosen at ``x``, not their own best class."""
+        if not getattr(self.score, "rank", False):
+            return None, np.asarray(row_targets, dtype=np.int32)
+        passes = self.forward(x, row_targets)
+        return passes, passes.units.astype(np.int32)
+
+    def _unit_runner(self):
+        if not getattr(self.score, "rank", False):
+            return self._runner
+        return self.runner(score=self.unit_score, layers=self.layers, rules=self.rules)
+
+    def check_differentiable(self):
+        """ValueError naming the first input of integer ids: its gradient would be
+        exact zeros, silently; ``layer=`` attributes at a layer's output instead."""
+        if not self.integer_inputs:
+            return
+        name, dtype = self.integer_inputs[0]
+        method = f"method {self.method_name!r}" if self.method_name else "this method"
+        embeddings = getattr(self.model_inputs, "embedding_names", ())
+        example = f" (e.g. layer={embeddings[0]!r}, its Embedding)" if embeddings else ""
+        raise ValueError(
+            f"x: input {name!r} has dtype {dtype}: integer inputs (token ids) have no "
+            f"gradient, so {method} would return maps of exact zeros. Pass "
+            f"layer=<layer name or object>{example} to attribute to that layer's output "
+            f"instead."
+        )
 
     def runner(self, score=None, use_logits=None, layers=(), rules=()):
         """A ``PassRunner`` over another view of the same model (cached for the call)."""
@@ -202,16 +278,19 @@ class Context:
                 self.model, self.targets, score, batch_size=self.batch_size,
                 output_index=self.output_index, use_logits=self.use_logits,
                 layers=method.layers(self.model, x[:1]), rules=method.rules(),
-                channel_axis=self.channel_axis,
+                channel_axis=self.channel_axis, model_inputs=self.model_inputs,
+                input_names=self.input_names, integer_inputs=self.integer_inputs,
+                method_name=method.name,
             )
             self._children[id(method)] = (method, child)
         else:
             child = child[1]
         if not method.evaluates_inputs and child.score is not self.score:
             row_targets = self.forward(x, row_targets).units.astype(np.int32)
+        child.row_samples = self.row_samples
         result = method.attribute(child, x, row_targets)
         maps, passes = result if isinstance(result, tuple) else (result, None)
-        maps = np.asarray(maps, dtype=np.float32)
+        maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32), maps)
         if postprocess:
             maps = method.postprocess(maps, x, child)
         return (maps, passes) if with_passes else maps

@@ -4,7 +4,9 @@
 targets once, walks arrays or streams of batches so that the rows a method expands
 into (noisy copies, path points, masked images) fit in ``batch_size``, builds the
 per-call ``Context``, calls ``method.attribute`` and returns an ``Explanation``:
-``(outputs, maps)`` plus the call's ``extras``.
+``(outputs, maps)`` plus the call's ``extras``. Models with several inputs get
+their rows as ``kerascope.data.Inputs`` and their maps in the structure ``x`` came
+in (list, tuple or dict), one per input.
 """
 
 import itertools
@@ -15,7 +17,13 @@ from kerascope import data
 from kerascope import targets as targets_lib
 from kerascope.methods import registry
 from kerascope.methods.base import Context, passes_score
-from kerascope.validation import check_inputs, check_model, check_positive_int
+from kerascope.validation import (
+    ModelInputs,
+    check_inputs,
+    check_model,
+    check_positive_int,
+    integer_inputs,
+)
 
 
 class Explanation(tuple):
@@ -56,41 +64,62 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     """Explain ``model`` on ``x`` with ``method`` (anything ``registry.get`` takes).
 
     Returns an ``Explanation``: float32 ``outputs`` per input and float32 ``maps``,
-    ``(N, ...)`` for one target per input or ``(N, K, ...)`` for K.
+    ``(N, ...)`` for one target per input or ``(N, K, ...)`` for K. For a model with
+    several inputs (``x`` a list, tuple or dict of arrays, or batches of them) the
+    maps come back in that structure, one per input (None for an input the method
+    was told to leave alone).
     """
     method = registry.get(method)
     model = check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     if use_logits is None:
         use_logits = method.default_use_logits
+    model_inputs = ModelInputs(model)
+    names = model_inputs.names
     units = known_units(model, output_index)
-    resolved = targets_lib.resolve(targets, data.num_samples(x), units)
+    resolved = targets_lib.resolve(targets, data.num_samples(x, names), units)
     per_input = resolved.per_input
     # Inputs per attribute() call, so that its expanded rows fit in batch_size;
     # methods that need a separate forward pass (outputs, target units) run it
     # over up to batch_size rows at once, then attribute sub-chunks of it.
     chunk = max(1, batch_size // (per_input * method.rows_per_input()))
     outer = chunk if method.evaluates_inputs else max(chunk, batch_size // per_input)
-    batches = data.iterate(x, outer)
+    batches = data.iterate(x, outer, names)
     first = next(batches, None)
     if first is None:
         raise ValueError("x: empty input; expected at least one sample.")
-    first = check_inputs(first, model)
+    raw_first = first
+    first = check_inputs(first, model, inputs=model_inputs)
+    unwrap = _unwrap(method, first, model, model_inputs)
+    if unwrap:
+        first = first.arrays[0]
+    multi = isinstance(first, data.Inputs)
     batches = itertools.chain([first], batches)
+    if multi:
+        input_names = first.names
+    else:
+        input_names = (names[0],) if names else ("x",)
 
     score = resolved.score() if method.evaluates_inputs else passes_score(resolved)
     ctx = Context(model, resolved, score, batch_size=batch_size, output_index=output_index,
                   use_logits=use_logits, layers=method.layers(model, first[:1]),
-                  rules=method.rules())
+                  rules=method.rules(), model_inputs=model_inputs, input_names=input_names,
+                  integer_inputs=integer_inputs(first, raw_first, model_inputs),
+                  method_name=method.name)
     resolver = None if method.evaluates_inputs else ctx.runner(score=resolved.score())
     outputs, maps = [], []
     seen = 0
     for batch in batches:
-        batch = check_inputs(batch, model) if seen else batch
+        if seen:
+            batch = check_inputs(batch, model, inputs=model_inputs)
+            if unwrap:
+                batch = batch.arrays[0]
         n = len(batch)
-        rows = np.repeat(batch, per_input, axis=0) if per_input > 1 else batch
+        rows = data.repeat_rows(batch, per_input) if per_input > 1 else batch
+        samples = np.repeat(np.arange(seen, seen + n), per_input)
         row_targets = resolved.rows(seen, seen + n)
         if method.evaluates_inputs:
+            ctx.row_samples = samples
             batch_maps, passes = _split(method.attribute(ctx, rows, row_targets))
             if passes is None or passes.outputs is None:
                 passes = ctx.forward(rows, row_targets)
@@ -98,23 +127,45 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
             passes = resolver.forward(rows, row_targets)
             row_units = passes.units.astype(np.int32)
             step = chunk * per_input
-            batch_maps = np.concatenate([
-                _split(method.attribute(ctx, rows[i:i + step], row_units[i:i + step]))[0]
-                for i in range(0, len(rows), step)
-            ])
+            pieces = []
+            for i in range(0, len(rows), step):
+                ctx.row_samples = samples[i:i + step]
+                pieces.append(_split(
+                    method.attribute(ctx, rows[i:i + step], row_units[i:i + step]))[0])
+            batch_maps = data.concat_rows(pieces) if len(pieces) > 1 else pieces[0]
         if seen == 0 and units is None:
             _check_units(resolved, passes.outputs)
         seen += n
         outputs.append(passes.outputs[::per_input])
-        maps.append(method.postprocess(np.asarray(batch_maps, dtype=np.float32), rows, ctx))
-    maps = np.concatenate(maps).astype(np.float32, copy=False)
+        batch_maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32), batch_maps)
+        maps.append(method.postprocess(batch_maps, rows, ctx))
+    maps = data.per_input(lambda m: m.astype(np.float32, copy=False), data.concat_rows(maps))
     if resolved.stacked:
-        maps = maps.reshape((-1, per_input) + maps.shape[1:])
+        maps = data.per_input(lambda m: m.reshape((-1, per_input) + m.shape[1:]), maps)
+    if isinstance(maps, data.Inputs):
+        maps = maps.pack()
     extras = {key: np.concatenate(values) for key, values in ctx.extras.items()}
     if resolved.stacked:
         extras = {key: value.reshape((-1, per_input) + value.shape[1:])
                   for key, value in extras.items()}
     return Explanation(np.concatenate(outputs).astype(np.float32, copy=False), maps, extras)
+
+
+def _unwrap(method, first, model, model_inputs):
+    """Whether rows of one input given in a structure (``{"image": x}``) go to a
+    one-input method as a plain array; ValueError for a method that cannot explain
+    several inputs."""
+    if not isinstance(first, data.Inputs) or method.multi_input:
+        return False
+    if len(first.arrays) == 1:
+        return True
+    capable = [name for name in registry.names() if registry.lookup(name).multi_input]
+    raise ValueError(
+        f"x: method {method.name!r} explains models with one input; model "
+        f"{model.name!r} has {len(first.arrays)} inputs "
+        f"({', '.join(map(repr, first.names))}). Methods that explain several inputs: "
+        f"{', '.join(capable)}."
+    )
 
 
 def _split(result):

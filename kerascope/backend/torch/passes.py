@@ -1,40 +1,56 @@
 """PyTorch passes: eager autograd, nothing rebuilt per batch.
 
 ``torch.autograd.grad`` returns the gradients without touching any parameter's
-``.grad``, so the user's model keeps no trace of an explanation.
+``.grad``, so the user's model keeps no trace of an explanation. ``x`` may be one tensor or a
+list/tuple/dict of tensors; the input gradient has the same structure.
 """
 
+import keras
 import torch
 
-from kerascope.backend.common import Passes, note_trace, run_view
+from kerascope.backend.common import Passes, note_trace, replace_outputs, run_view
 
 
 def make_forward(view, score):
     note_trace("forward")
 
-    def call(x, targets):
+    def call(x, targets, values=None):
         with torch.no_grad():
-            outputs, scores, units, captured = run_view(view, score, x, targets)
+            outputs, scores, units, captured = run_view(
+                view, score, x, targets, replace_outputs(values)
+            )
         return Passes(outputs, scores, units, None, tuple(captured), ())
 
     return call
 
 
+def _leaf(tensor):
+    return None if tensor is None else tensor.detach().requires_grad_(True)
+
+
 def make_backprop(view, score, wrt_inputs=True):
     note_trace("backprop")
 
-    def call(x, targets):
+    def call(x, targets, values=None):
         with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            outputs, scores, units, captured = run_view(view, score, x, targets)
-            sources = ([x] if wrt_inputs else []) + list(captured)
+            leaves = keras.tree.flatten(x)
+            if wrt_inputs:
+                leaves = [_leaf(leaf) for leaf in leaves]
+                x = keras.tree.pack_sequence_as(x, leaves)
+            if values is not None:
+                values = [_leaf(value) for value in values]
+            outputs, scores, units, captured = run_view(
+                view, score, x, targets, replace_outputs(values)
+            )
+            sources = (leaves if wrt_inputs else []) + list(captured)
             grads = torch.autograd.grad(scores.sum(), sources, allow_unused=True)
         grads = [
             torch.zeros_like(source) if grad is None else grad
             for source, grad in zip(sources, grads)
         ]
-        input_grads = grads[0] if wrt_inputs else None
-        layer_grads = grads[1:] if wrt_inputs else grads
+        count = len(leaves) if wrt_inputs else 0
+        input_grads = keras.tree.pack_sequence_as(x, grads[:count]) if wrt_inputs else None
+        layer_grads = grads[count:]
         detach = lambda t: t.detach()  # noqa: E731
         return Passes(
             detach(outputs),
