@@ -19,10 +19,20 @@ from kerascope.methods.cam import (
 from kerascope.methods.driver import Explanation, run
 from kerascope.methods.gradients import GradientsInputs, VanillaGradients
 from kerascope.methods.guided import Deconvnet, GuidedBackprop, GuidedGradCAM, GuidedSmoothGrad
-from kerascope.methods.integrated_gradients import IntegratedGradients
+from kerascope.methods.integrated_gradients import ExpectedGradients, IntegratedGradients
 from kerascope.methods.occlusion import RISE, Occlusion
 from kerascope.methods.registry import MethodInfo, catalog, get, lookup, names, register
 from kerascope.methods.smoothgrad import SmoothGrad, SquareGrad, VarGrad
+
+# Methods over feature masks, registered after the families above (catalog order).
+from kerascope.methods.ablation import (  # noqa: E402
+    FeatureAblation,
+    feature_groups,
+    superpixels,
+    time_windows,
+)
+from kerascope.methods.lime import LIME  # noqa: E402
+from kerascope.methods.shapley import KernelSHAP  # noqa: E402
 
 __all__ = [
     "Method", "Context", "Explanation", "MethodInfo", "reduce_channels", "run", "get",
@@ -30,5 +40,6 @@ __all__ = [
     "VanillaGradients", "GradientsInputs", "SmoothGrad", "SquareGrad", "VarGrad",
     "IntegratedGradients", "GuidedBackprop", "Deconvnet", "GuidedSmoothGrad",
     "GuidedGradCAM", "Occlusion", "RISE", "CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM",
-    "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM",
+    "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM", "ExpectedGradients", "FeatureAblation",
+    "KernelSHAP", "LIME", "superpixels", "time_windows", "feature_groups",
 ]

@@ -15,6 +15,13 @@ is False; pass ``use_logits=True`` for logits).
   the patch size). Windows start at multiples of the stride, as few as cover the
   image; the last one is cut at the border. Rows are rows and columns are columns:
   non-square images are not transposed (tf-explain 0.3 transposes them).
+  Sequences ``(N, T, C)`` (time series, token embeddings) and tables ``(N, F)``
+  are occluded along their one axis: windows of ``patch_size`` steps covering all
+  channels, maps ``(N, T)``. A rank-3 input is a sequence when the model has
+  1-D layers (Conv1D, recurrent, 1-D pooling, attention) and no 2-D ones, an
+  image otherwise (``sequence=True/False`` decides). Models with several inputs
+  get one map per input, each input occluded with the others intact (``inputs=``
+  names the ones to occlude; the others' maps are None).
 * RISE (Petsiuk, Das & Saenko 2018, arXiv:1806.07421): ``N`` binary grids of
   ``s x s`` cells, each cell 1 with probability ``p``, bilinearly upsampled to
   ``(s + 1) * ceil(H / s)`` by ``(s + 1) * ceil(W / s)`` and cropped to ``H x W`` at
@@ -28,6 +35,7 @@ import math
 
 import numpy as np
 
+from kerascope import data, surgery
 from kerascope.methods.base import Method
 from kerascope.numeric import interpolation_matrix
 from kerascope.validation import check_choice, check_positive_int
@@ -93,28 +101,35 @@ class PerturbationMethod(Method):
 
 
 class Occlusion(PerturbationMethod):
-    """Occlusion sensitivity maps ``(N, H, W)`` (see the module docstring).
+    """Occlusion sensitivity maps ``(N, H, W)``, or ``(N, T)`` for sequences (see the
+    module docstring).
 
     Args:
-        patch_size: window size, an int or ``(rows, cols)``.
+        patch_size: window size, an int or ``(rows, cols)``; for sequences an int
+            (steps).
         stride: step between windows, an int or ``(rows, cols)``; None (default)
             uses the patch size (tf-explain's non-overlapping patches).
         fill_value: value written in the window: a number (default 127.5, as in
-            tf-explain, meant for images in [0, 255]) or ``"mean"`` (each image's
+            tf-explain, meant for images in [0, 255]) or ``"mean"`` (each input's
             per-channel mean).
         mode: ``"complement"`` (``1 - p_c``, tf-explain) or ``"difference"``
             (``p_c(x) - p_c(occluded)``).
-        resolution: ``"input"`` (``(N, H, W)`` per-pixel maps) or ``"patches"``
-            (``(N, rows, cols)``: one value per window position).
+        resolution: ``"input"`` (per-pixel or per-step maps) or ``"patches"``
+            (one value per window position).
+        sequence: None (decide from the model's layers), True (occlude along the
+            first axis after the batch) or False (an image).
+        inputs: for models with several inputs, the inputs to occlude (names or
+            positions); None occludes each of them.
     """
 
     name = "occlusion"
     aliases = ("occlusion_sensitivity",)
     summary = "Score drop when a sliding patch of the input is covered."
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
+    multi_input = True
 
     def __init__(self, patch_size=8, stride=None, fill_value=127.5, mode="complement",
-                 resolution="input"):
+                 resolution="input", sequence=None, inputs=None):
         self.patch_size = _pair(patch_size, "patch_size")
         self.stride = self.patch_size if stride is None else _pair(stride, "stride")
         if self.stride[0] > self.patch_size[0] or self.stride[1] > self.patch_size[1]:
@@ -122,6 +137,8 @@ class Occlusion(PerturbationMethod):
                 f"stride: {self.stride} leaves pixels no window covers; expected at most "
                 f"patch_size {self.patch_size}."
             )
+        self._square = (not isinstance(patch_size, (tuple, list))
+                        and (stride is None or not isinstance(stride, (tuple, list))))
         if isinstance(fill_value, str):
             check_choice(fill_value, "fill_value", ("mean",))
         elif (isinstance(fill_value, bool) or np.ndim(fill_value) != 0
@@ -132,6 +149,9 @@ class Occlusion(PerturbationMethod):
         self.fill_value = fill_value
         self.mode = check_choice(mode, "mode", MODES)
         self.resolution = check_choice(resolution, "resolution", RESOLUTIONS)
+        check_choice(sequence, "sequence", (None, True, False))
+        self.sequence = sequence
+        self.inputs = _input_list(inputs)
 
     def windows(self, height, width):
         """``(row_starts, col_starts)`` of the windows for an ``height x width`` image."""
@@ -143,50 +163,139 @@ class Occlusion(PerturbationMethod):
             )
         return window_starts(height, ph, sh), window_starts(width, pw, sw)
 
-    def attribute(self, ctx, x, row_targets):
-        ax, ay = _spatial_axes(x, ctx.channel_axis)
-        height, width = x.shape[ax], x.shape[ay]
-        rows_at, cols_at = self.windows(height, width)
-        positions = [(r, c) for r in rows_at for c in cols_at]
-        per_input = len(positions)
-        ph, pw = self.patch_size
-        if self.fill_value == "mean":
-            fills = x.mean(axis=(ax, ay), keepdims=True)
-        else:
-            fills = np.full((len(x),) + (1,) * (x.ndim - 1), self.fill_value, np.float32)
+    def steps(self, length):
+        """Start offsets of the windows along a sequence of ``length`` steps."""
+        if not self._square:
+            raise ValueError(
+                f"patch_size: a sequence is occluded along one axis; expected an int "
+                f"window length (and stride), got patch_size {self.patch_size}, stride "
+                f"{self.stride}."
+            )
+        if self.patch_size[0] > length:
+            raise ValueError(
+                f"patch_size: {self.patch_size[0]} steps is longer than the sequence "
+                f"({length} steps); expected at most its length."
+            )
+        return window_starts(length, self.patch_size[0], self.stride[0])
 
-        values = np.empty(len(x) * per_input, dtype=np.float64)
+    def attribute(self, ctx, x, row_targets):
+        base = None
+        if self.mode == "difference":
+            base = ctx.forward(x, row_targets).scores.astype(np.float64)
+        if isinstance(x, data.Inputs):
+            chosen = explained_inputs(self.inputs, x)
+            return x.with_arrays(
+                self._occlude(ctx, x, k, row_targets, base) if k in chosen else None
+                for k in range(len(x.arrays))
+            )
+        return self._occlude(ctx, x, None, row_targets, base)
+
+    def _occlude(self, ctx, x, k, row_targets, base):
+        """Map of input ``k`` of ``x`` (None: ``x`` is one array)."""
+        a = x if k is None else x.arrays[k]
+        if is_sequence(a, ctx, self.sequence):
+            axes = (1,)
+            starts = [self.steps(a.shape[1])]
+            patch = (self.patch_size[0],)
+        else:
+            axes = _spatial_axes(a, ctx.channel_axis)
+            starts = list(self.windows(a.shape[axes[0]], a.shape[axes[1]]))
+            patch = self.patch_size
+        positions = [p for p in np.ndindex(*[len(s) for s in starts])]
+        per_input = len(positions)
+        if self.fill_value == "mean":
+            fills = a.mean(axis=axes, keepdims=True)
+        else:
+            fills = np.full((len(a),) + (1,) * (a.ndim - 1), self.fill_value, np.float32)
+
+        values = np.empty(len(a) * per_input, dtype=np.float64)
         for start, stop in _row_slices(len(values), ctx.batch_size):
             index = np.arange(start, stop)
             inputs = index // per_input
-            rows = x[inputs].copy()
-            for row, (i, k) in enumerate(zip(inputs, index % per_input)):
-                r, c = positions[k]
-                where = [row] + [slice(None)] * (x.ndim - 1)
-                where[ax] = slice(r, r + ph)
-                where[ay] = slice(c, c + pw)
+            rows = a[inputs].copy()
+            for row, (i, w) in enumerate(zip(inputs, index % per_input)):
+                where = [row] + [slice(None)] * (a.ndim - 1)
+                for axis, starts_axis, size, p in zip(axes, starts, patch, positions[w]):
+                    where[axis] = slice(starts_axis[p], starts_axis[p] + size)
                 rows[tuple(where)] = fills[i, ...]
-            values[start:stop] = ctx.forward(rows, row_targets[inputs]).scores
-        values = values.reshape(len(x), len(rows_at), len(cols_at))
+            if k is None:
+                batch = rows
+            else:
+                batch = x[inputs]
+                batch = batch.with_arrays(
+                    rows if j == k else array for j, array in enumerate(batch.arrays)
+                )
+            values[start:stop] = ctx.forward(batch, row_targets[inputs]).scores
+        values = values.reshape((len(a),) + tuple(len(s) for s in starts))
         if self.mode == "complement":
             values = 1.0 - values
         else:
-            base = ctx.forward(x, row_targets).scores.astype(np.float64)
-            values = base[:, None, None] - values
+            values = base.reshape((-1,) + (1,) * len(starts)) - values
         if self.resolution == "patches":
             return values.astype(np.float32)
-        return _spread(values, rows_at, cols_at, (ph, pw), (height, width))
+        return _spread(values, starts, patch, tuple(a.shape[axis] for axis in axes))
 
 
-def _spread(values, rows_at, cols_at, patch, size):
-    """Per-pixel mean of the window values covering each pixel."""
-    ph, pw = patch
+def _input_list(inputs):
+    if inputs is None:
+        return None
+    if isinstance(inputs, (str, int, np.integer)):
+        return [inputs]
+    if isinstance(inputs, (list, tuple)) and inputs:
+        return list(inputs)
+    raise ValueError(
+        f"inputs: expected an input name or position, or a list of them, got {inputs!r}."
+    )
+
+
+def explained_inputs(inputs, x):
+    """Positions of the inputs of ``Inputs`` rows ``x`` named by ``inputs`` (all if None)."""
+    if inputs is None:
+        return list(range(len(x.arrays)))
+    return sorted({x.index(name) for name in inputs})
+
+
+_SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "MultiHeadAttention",
+                    "Embedding")
+
+
+def is_sequence(a, ctx, sequence=None):
+    """Whether input array ``a`` is a sequence (one axis to perturb along) rather than
+    an image: rank 2 always; rank 3 when ``sequence`` says so or, if None, when the
+    model has 1-D layers and no 2-D ones."""
+    if sequence is not None:
+        if sequence and a.ndim < 2:
+            raise ValueError(f"sequence: inputs of shape {a.shape} have no axis to occlude.")
+        return bool(sequence) or a.ndim == 2
+    if a.ndim == 2:
+        return True
+    if a.ndim != 3:
+        return False
+    key = "occlusion_layout"
+    if key not in ctx.state:
+        kinds = {type(layer).__name__ for layer in surgery.iter_layers(ctx.model)}
+        one_d = any(k.endswith("1D") or k in _SEQUENCE_LAYERS for k in kinds)
+        two_d = any(k.endswith("2D") for k in kinds)
+        ctx.state[key] = one_d and not two_d
+    return ctx.state[key]
+
+
+def _spread(values, starts, patch, size):
+    """Per-pixel (per-step) mean of the window values covering each position.
+
+    ``values``: ``(n, windows along axis 1, [windows along axis 2])``; ``starts``:
+    the window offsets per axis; ``patch``: the window size per axis.
+    """
     total = np.zeros((len(values),) + tuple(size), dtype=np.float64)
     count = np.zeros(tuple(size), dtype=np.float64)
-    for a, r in enumerate(rows_at):
-        for b, c in enumerate(cols_at):
-            total[:, r:r + ph, c:c + pw] += values[:, a, b, None, None]
-            count[r:r + ph, c:c + pw] += 1.0
+    for position in np.ndindex(*values.shape[1:]):
+        where = tuple(
+            slice(starts_axis[p], starts_axis[p] + width)
+            for starts_axis, p, width in zip(starts, position, patch)
+        )
+        total[(slice(None),) + where] += values[(slice(None),) + position].reshape(
+            (-1,) + (1,) * len(size))
+        count[where] += 1.0
     return (total / count).astype(np.float32)
 
 
