@@ -301,16 +301,17 @@ def describe(model, sample):
     return records
 
 
-def last_spatial_layer(model, sample):
+def last_spatial_layer(model, sample, rank=None):
     """The last layer (in call order) with a spatial output, pooling excluded.
 
     Spatial means an output of the same rank as the image input (e.g. 4 for
     ``(batch, height, width, channels)``). tf-explain takes the last such layer; a
     final pooling or dropout layer is skipped here, so VGG16 gives ``block5_conv3``
     (the paper's choice) rather than ``block5_pool``, and a ResNet its last block
-    output. Raises ValueError when the model has none.
+    output. Raises ValueError when the model has none. ``rank``: the image's rank,
+    for a ``sample`` of several inputs (a list or dict, as the model takes it).
     """
-    rank = np.ndim(sample)
+    rank = np.ndim(sample) if rank is None else rank
     spatial = [
         layer for layer, shape in describe(model, sample) if len(shape) == rank and rank >= 3
     ]

@@ -42,6 +42,11 @@ returns the raw low-resolution map. ``relu=False`` keeps the signed map.
   the whole batch, so an image's map there depends on the other images of its batch;
   here it does not.
 
+Models with several inputs: a CAM is one map, upsampled to one input's spatial
+size. The input is the only one of rank >= 3 (an image or a sequence), or the one
+named by ``input=`` (a name or position); when several inputs could be meant, the
+method asks for ``input=``. Score-CAM masks that input only.
+
 Several layers (``layer_name=[...]``) give one map each, upsampled, divided by
 its per-sample maximum ``|L|`` and averaged. Without ``layer_name`` the last layer
 with a spatial output is used (nested base models included).
@@ -58,7 +63,7 @@ import math
 import keras
 import numpy as np
 
-from kerascope import surgery, targets as targets_lib
+from kerascope import data, surgery, targets as targets_lib
 from kerascope.methods.base import Method
 from kerascope.numeric import upsample
 from kerascope.validation import check_choice, check_positive_int
@@ -315,14 +320,17 @@ class CAM(Method):
         relu: apply the final ReLU.
         reshape: None, True, ``(h, w)`` or a callable: token sequence to grid.
         class_token: leading tokens dropped by ``reshape`` ("auto", bool or int).
+        input: for a model with several inputs, the input (name or position) the
+            map belongs to; None: the only input of rank >= 3.
     """
 
     family = "cam"
     evaluates_inputs = True
     uses_gradients = True
+    multi_input = True
 
     def __init__(self, layer_name=None, upsample=True, relu=True, reshape=None,
-                 class_token="auto"):
+                 class_token="auto", input=None):
         self.layer_name = _layer_list(layer_name)
         self.upsample = bool(upsample)
         self.relu = bool(relu)
@@ -333,8 +341,31 @@ class CAM(Method):
             )
         self.reshape = reshape
         self.class_token = class_token
+        self.input = input
+
+    def spatial_input(self, x):
+        """The array of rows ``x`` the map belongs to (``x`` itself for one input)."""
+        if not isinstance(x, data.Inputs):
+            return x
+        return x.arrays[self.spatial_index(x)]
+
+    def spatial_index(self, x):
+        """Position of the input the map belongs to among ``Inputs`` rows ``x``."""
+        if self.input is not None:
+            return x.index(self.input)
+        spatial = [k for k, a in enumerate(x.arrays) if a.ndim >= 3]
+        if len(spatial) == 1:
+            return spatial[0]
+        listed = ", ".join(f"{name!r} {a.shape[1:]}" for name, a in zip(x.names, x.arrays))
+        which = "several of them are" if spatial else "none of them is"
+        raise ValueError(
+            f"input: {self.name} gives one map, upsampled to one input's size; the model "
+            f"has {len(x.arrays)} inputs ({listed}) and {which} an image or a sequence. "
+            f"Pass input=<name or position> to choose the input the map belongs to."
+        )
 
     def layers(self, model, sample):
+        image = self.spatial_input(sample)
         if self.layer_name is not None:
             return [surgery.find_layer(model, layer) for layer in self.layer_name]
         if self.reshape not in (None, False):
@@ -342,6 +373,8 @@ class CAM(Method):
                 "layer_name: pass the name of the token layer to explain when using "
                 "reshape (e.g. the normalization before the last attention block)."
             )
+        if isinstance(sample, data.Inputs):
+            return [surgery.last_spatial_layer(model, sample.pack(), rank=image.ndim)]
         return [surgery.last_spatial_layer(model, sample)]
 
     def postprocess(self, maps, x, ctx):
@@ -424,12 +457,13 @@ class CAM(Method):
         else:
             passes = ctx.forward(x, row_targets)
             grads = [None] * len(passes.layer_outputs)
+        image = self.spatial_input(x)
         cams = []
         for index, (a, g) in enumerate(zip(passes.layer_outputs, grads)):
-            a = self._spatial(a, index, x, ctx)
-            g = self._spatial(g, index, x, ctx) if g is not None else None
+            a = self._spatial(a, index, image, ctx)
+            g = self._spatial(g, index, image, ctx) if g is not None else None
             cams.append(self.combine(a, g))
-        return self._merge(cams, x, ctx), passes
+        return self._merge(cams, image, ctx), passes
 
 
 class GradCAM(CAM):
@@ -441,8 +475,8 @@ class GradCAM(CAM):
     paper = "Selvaraju et al. 2017, arXiv:1610.02391"
 
     def __init__(self, layer_name=None, upsample=True, relu=True, guided_grads=False,
-                 reshape=None, class_token="auto"):
-        super().__init__(layer_name, upsample, relu, reshape, class_token)
+                 reshape=None, class_token="auto", input=None):
+        super().__init__(layer_name, upsample, relu, reshape, class_token, input)
         self.guided_grads = bool(guided_grads)
 
     def combine(self, activations, grads):
@@ -509,8 +543,8 @@ class EigenCAM(CAM):
     uses_gradients = False
 
     def __init__(self, layer_name=None, upsample=True, relu=True, center=False,
-                 reshape=None, class_token="auto"):
-        super().__init__(layer_name, upsample, relu, reshape, class_token)
+                 reshape=None, class_token="auto", input=None):
+        super().__init__(layer_name, upsample, relu, reshape, class_token, input)
         self.center = bool(center)
 
     def combine(self, activations, grads):
@@ -535,8 +569,8 @@ class ScoreCAM(CAM):
 
     def __init__(self, layer_name=None, upsample=True, relu=True,
                  score_normalization="channels", max_channels=None, reshape=None,
-                 class_token="auto"):
-        super().__init__(layer_name, upsample, relu, reshape, class_token)
+                 class_token="auto", input=None):
+        super().__init__(layer_name, upsample, relu, reshape, class_token, input)
         self.score_normalization = check_choice(
             score_normalization, "score_normalization", SCORE_NORMALIZATIONS
         )
@@ -559,10 +593,11 @@ class ScoreCAM(CAM):
         passes = ctx.forward(x, row_targets)
         units = np.asarray(passes.units, dtype=np.int32)
         masked = self._masked_runner(ctx)
+        image = self.spatial_input(x)
         cams = []
         for index, a in enumerate(passes.layer_outputs):
-            a = self._spatial(a, index, x, ctx)
-            size = self._input_size(x, a.ndim - 2, ctx)
+            a = self._spatial(a, index, image, ctx)
+            size = self._input_size(image, a.ndim - 2, ctx)
             channels = np.broadcast_to(np.arange(a.shape[-1]), (len(a), a.shape[-1]))
             if self.max_channels is not None and self.max_channels < a.shape[-1]:
                 variance = a.reshape(len(a), -1, a.shape[-1]).var(axis=1)
@@ -573,7 +608,7 @@ class ScoreCAM(CAM):
             scores = self._masked_scores(masked, x, selected, size, units, ctx)
             weights = score_cam_weights(scores, self.score_normalization)
             cams.append(score_cam_map(selected, weights, self.relu))
-        return self._merge(cams, x, ctx), passes
+        return self._merge(cams, image, ctx), passes
 
     def _masked_scores(self, runner, x, activations, size, units, ctx):
         """Scores of every (input, channel) masked input, ``batch_size`` rows at a time."""
@@ -585,7 +620,16 @@ class ScoreCAM(CAM):
             rows = np.arange(start, min(start + step, n * k))
             masks = score_cam_masks(flat[rows][..., None], size)[:, 0]
             owners = rows // k
-            if x.ndim != masks.ndim:
+            image = self.spatial_input(x)
+            if image.ndim != masks.ndim:
                 masks = masks[:, None] if ctx.channel_axis == 1 else masks[..., None]
-            scores[rows] = runner.forward(x[owners] * masks, units[owners]).scores
+            if isinstance(x, data.Inputs):
+                chosen = self.spatial_index(x)
+                masked = x[owners]
+                masked = masked.with_arrays(
+                    a * masks if j == chosen else a for j, a in enumerate(masked.arrays)
+                )
+            else:
+                masked = x[owners] * masks
+            scores[rows] = runner.forward(masked, units[owners]).scores
         return scores.reshape(n, k)
