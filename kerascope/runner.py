@@ -99,11 +99,8 @@ class PassRunner:
                 None if v is None else keras.ops.convert_to_tensor(v, dtype=self.dtype)
                 for v in vb
             ]
-            result = fn(
-                self._feed(xb),
-                keras.ops.convert_to_tensor(np.asarray(tb, dtype=np.int32)),
-                values,
-            )
+            args = (self._feed(xb), keras.ops.convert_to_tensor(np.asarray(tb, dtype=np.int32)))
+            result = fn(*args) if values is None else fn(*args, values)
             pieces.append((stop - start, _to_numpy(result, x)))
         return _concat(pieces)
 

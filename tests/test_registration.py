@@ -120,13 +120,16 @@ def test_context_run_composes_methods_on_the_same_rows(rng):
 def test_methods_keep_no_per_call_state(rng):
     model = small_cnn()
     x = rng.random((3, 12, 12, 3)).astype(np.float32)
+    constructed = {  # options that keep the run small, or that a method needs
+        "rise": {"num_masks": 8, "grid_size": 3, "seed": 0},
+        "expected_gradients": {"references": x[:2], "num_samples": 4, "seed": 0},
+        "kernel_shap": {"num_samples": 16, "seed": 0},
+        "lime": {"num_samples": 16, "seed": 0},
+    }
     for name in methods.names():
-        method = methods.get(name)
+        method = methods.get(name, **constructed.get(name, {}))
         before = {k: repr(v) for k, v in vars(method).items()}
         options = {"rise": {"batch_size": 64}}.get(name, {})
-        if name in ("rise",):
-            method = methods.get(name, num_masks=8, grid_size=3, seed=0)
-            before = {k: repr(v) for k, v in vars(method).items()}
         method.explain(model, x, 1, **options)
         after = {k: repr(v) for k, v in vars(method).items()}
         assert before == after, name
