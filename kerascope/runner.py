@@ -37,9 +37,9 @@ class PassRunner:
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
-                  layers=(), relu_override=None):
+                  layers=(), rules=()):
         view = ModelView(model, output_index=output_index, use_logits=use_logits,
-                         layers=layers, relu_override=relu_override)
+                         layers=layers, rules=rules)
         return cls(view, score, batch_size=batch_size)
 
     def backprop(self, x, targets, wrt_inputs=True):

@@ -65,9 +65,9 @@ class Method:
         """
         raise NotImplementedError
 
-    def relu_override(self):
-        """A function replacing every ReLU in the pass (guided methods), or None."""
-        return None
+    def rules(self):
+        """Layer rules applied during the pass (``kerascope.rules``), e.g. guided ReLUs."""
+        return ()
 
     def postprocess(self, maps, x, model):
         """Turn per-row method maps into the maps returned (channel reduction)."""
@@ -100,10 +100,10 @@ class Method:
         # over up to batch_size rows at once, then attribute sub-chunks of it.
         chunk = max(1, batch_size // (per_input * self.rows_per_input()))
         outer = chunk if self.evaluates_inputs else max(chunk, batch_size // per_input)
-        relu = self.relu_override()
+        rules = self.rules()
         main = PassRunner.for_model(
             model, resolved.score(), batch_size=batch_size, output_index=output_index,
-            use_logits=use_logits, layers=self.captured_layers, relu_override=relu,
+            use_logits=use_logits, layers=self.captured_layers, rules=rules,
         )
         by_unit = None
         outputs, maps = [], []
@@ -122,7 +122,7 @@ class Method:
                         surgery.ModelView(model, output_index=output_index,
                                           use_logits=use_logits,
                                           layers=self.captured_layers,
-                                          relu_override=relu),
+                                          rules=rules),
                         passes_score(resolved), batch_size=batch_size,
                     )
                 units = passes.units.astype(np.int32)
