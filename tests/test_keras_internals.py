@@ -2,20 +2,15 @@
 
 When a Keras release renames one of them, the test for it fails with the
 attribute's name and the Keras version, instead of an explanation failing somewhere
-deep inside a pass. A last test keeps the reads in kerascope/keras_internals.py.
+deep inside a pass. tests/test_architecture.py keeps the reads in
+kerascope/keras_internals.py.
 """
-
-import pathlib
-import re
 
 import keras
 import numpy as np
 import pytest
 
 from kerascope import keras_internals
-
-PACKAGE = pathlib.Path(keras_internals.__file__).parent
-PRIVATE = ("_flatten_layers", "_layers", "_keras_history", "_call_has_training_arg")
 
 
 def _require(owner, attribute):
@@ -91,18 +86,3 @@ def test_a_removed_attribute_fails_with_its_name_and_the_keras_version():
     symbolic = keras.KerasTensor((None, 3))
     with pytest.raises(keras_internals.KerasInternalsError, match="_keras_history"):
         keras_internals.producer(symbolic)
-
-
-def test_private_attributes_are_read_only_in_keras_internals():
-    pattern = re.compile(r"\.(%s)\b" % "|".join(PRIVATE))
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "keras_internals.py":
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if pattern.search(line):
-                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
-    assert not offenders, (
-        "private Keras attributes must be read through kerascope.keras_internals:\n"
-        + "\n".join(offenders)
-    )
