@@ -83,7 +83,7 @@ class LayerRule:
             a layer name or a tuple of names, or a function ``layer -> bool``.
         replace: ``replace(layer, call) -> new_call``, called each time a matching
             layer runs (once per trace on compiled backends); ``new_call(*inputs)``
-            returns the layer's output. ``call(*inputs)`` is the layer's own forward
+            returns the layer's output (one tensor). ``call(*inputs)`` is the layer's own forward
             (fused activation excluded, see the module docstring). See
             ``backward_rule`` for the common case of a new backward only.
         name: a label for ``repr``.

@@ -20,6 +20,7 @@ never touch the layers again. Private Keras attributes are read only through
 
 import contextlib
 import difflib
+import inspect
 import threading
 
 import keras
@@ -202,8 +203,9 @@ def _ruled_call(layer, original, rule, activation, fused):
     def call(*args, **kwargs):
         if args:
             structure, rest = args[0], args[1:]
-        else:
-            structure, rest = kwargs.pop("inputs"), ()
+        else:  # inputs passed by keyword: the call's first parameter
+            first = next(iter(inspect.signature(original).parameters))
+            structure, rest = kwargs.pop(first), ()
         inputs = keras.tree.flatten(structure)
 
         def forward(*tensors):

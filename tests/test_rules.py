@@ -331,3 +331,29 @@ def test_vjp_matches_the_closed_form():
     an, bn, gn = (keras.ops.convert_to_numpy(t) for t in (a, b, g))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ga), gn * (bn + np.cos(an)), rtol=1e-6)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(gb), gn * an, rtol=1e-6)
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.first = keras.layers.Dense(5, activation="relu", name="first")
+        self.second = keras.layers.Dense(2, name="second")
+
+    def call(self, x):
+        return self.second(self.first(inputs=x))  # a layer called with a keyword input
+
+
+def test_rules_reach_layers_of_a_subclassed_model_called_by_keyword():
+    model = Subclassed()
+    x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    model(x)
+    set_numpy_weights(model, seed=2, scale=1.0)
+    runner = PassRunner.for_model(model, targets.UnitScore(rank=False))
+    t = np.zeros(3, np.int32)
+    plain = runner.backprop(x, t)
+    ruled = PassRunner.for_model(model, targets.UnitScore(rank=False),
+                                 rules=rules.LayerRule("first", _scaled_backward(2.0)))
+    ruled = ruled.backprop(x, t)
+    np.testing.assert_allclose(ruled.outputs, plain.outputs, rtol=1e-6)
+    assert np.abs(plain.input_grads).max() > 1e-3
+    np.testing.assert_allclose(ruled.input_grads, 2 * plain.input_grads, rtol=1e-5, atol=1e-7)
