@@ -141,7 +141,7 @@ def _first(rules, test):
     return next((rule for rule in rules if test(rule)), None)
 
 
-def _plan_rules(model, rules, stripped_layer, stripped_kind):
+def _plan_rules(model, rules, stripped_layer):
     """``[(layer, how, payload)]``: what ``ModelView.patched`` does to apply ``rules``.
 
     ``how`` is ``"call"`` (payload: ``(layer_rule, activation, fused)``, the layer's
@@ -155,7 +155,7 @@ def _plan_rules(model, rules, stripped_layer, stripped_kind):
         if not keras_internals.is_leaf(layer):
             continue
         kind, fn = _activation_of(layer)
-        fused = isinstance(layer, rules_lib.FUSED_ACTIVATION_LAYERS) and kind == "fused"
+        fused = kind == "fused"
         if layer is stripped_layer:
             # the stripped softmax/sigmoid is not part of the explained function
             if not fused:
@@ -254,9 +254,8 @@ class ModelView:
             self._final_activation = self.stripped_layer.activation
         else:
             self._final_activation = None
-        self.ruled_layers = _plan_rules(
-            model, self.rules, self.stripped_layer, self.stripped_kind
-        ) if self.rules else []
+        # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
+        self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
 
     @property
     def key(self):
