@@ -235,3 +235,27 @@ def test_bad_structures_name_the_argument():
     with pytest.raises(ValueError, match="method 'rise' explains models with one input.*"
                                          "'features', 'series'"):
         kerascope.rise(model, [a, b], 0)
+
+
+def test_reference_sets_per_input():
+    a = keras.Input((4,), name="a")
+    b = keras.Input((4,), name="b")
+    head = keras.layers.Dense(1, name="head")
+    model = keras.Model([a, b], head(keras.layers.Concatenate()([a, b])))
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=8).astype(np.float32)
+    head.set_weights([w[:, None], np.zeros(1, np.float32)])
+    x = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)]
+    refs = [rng.normal(size=(30, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32)]
+    shap = kerascope.kernel_shap(model, x, 0, references=refs)
+    for k in range(2):
+        expected = w[4 * k:4 * k + 4] * (x[k] - refs[k].mean(axis=0))
+        np.testing.assert_allclose(shap.maps[k], expected, rtol=1e-3, atol=1e-5)
+    eg = kerascope.expected_gradients(model, x, 0, references={"a": refs[0], "b": refs[1]},
+                                      num_samples=300, seed=0, return_convergence_delta=True)
+    assert np.abs(eg.extras["convergence_delta"]).max() < 1e-4
+    for k in range(2):
+        expected = w[4 * k:4 * k + 4] * (x[k] - refs[k].mean(axis=0))
+        np.testing.assert_allclose(eg.maps[k], expected, atol=0.2)
+    with pytest.raises(ValueError, match="references: the model has 2 inputs"):
+        kerascope.expected_gradients(model, x, 0, references=refs[0])

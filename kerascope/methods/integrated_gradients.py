@@ -367,9 +367,9 @@ def _references(references):
     if isinstance(references, dict):
         return {key: _reference_array(value, f"references[{key!r}]")
                 for key, value in references.items()}
-    if isinstance(references, (list, tuple)) and all(
+    if isinstance(references, (list, tuple)) and references and all(
         isinstance(r, np.ndarray) or hasattr(r, "shape") for r in references
-    ) and len({np.shape(r) for r in references}) > 1:
+    ):
         return type(references)(
             _reference_array(r, f"references[{i}]") for i, r in enumerate(references)
         )
