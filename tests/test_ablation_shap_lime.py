@@ -240,3 +240,11 @@ def test_bad_masks_name_the_argument():
                               feature_mask=np.zeros((3, 6), int))
     with pytest.raises(ValueError, match="num_samples"):
         kerascope.kernel_shap(model, x, 0, num_samples=0)
+
+
+def test_surrogates_refuse_too_many_features():
+    model, _ = linear_model(3000)
+    x = np.zeros((1, 3000), np.float32)
+    for method in ("kernel_shap", "lime"):
+        with pytest.raises(ValueError, match="feature_mask: 3000 features is too many"):
+            kerascope.explain(method, model, x, 0)

@@ -419,6 +419,19 @@ class FeatureMaskMethod(PerturbationMethod):
         return plan, fills
 
 
+MAX_SURROGATE_FEATURES = 2048
+
+
+def check_feature_count(m, method):
+    """ValueError when a regression over ``m`` features would not fit (KernelSHAP, LIME)."""
+    if m > MAX_SURROGATE_FEATURES:
+        raise ValueError(
+            f"feature_mask: {m} features is too many for {method}'s regression (at most "
+            f"{MAX_SURROGATE_FEATURES}); group elements with a coarser mask, e.g. "
+            f"feature_mask=kerascope.methods.superpixels(images) or time_windows(T, w)."
+        )
+
+
 def take_rows(fills, rows):
     """``fills`` of the rows ``rows`` of a group (shared fills stay as they are)."""
     return [None if f is None else (f[rows] if len(f) > 1 else f) for f in fills]

@@ -20,7 +20,14 @@ not penalised; ``alpha = 1``, lime's default). Every element of feature ``j`` ge
 
 import numpy as np
 
-from kerascope.methods.ablation import FeatureMaskMethod, _in_order, coalition_scores, spread, take_rows
+from kerascope.methods.ablation import (
+    FeatureMaskMethod,
+    _in_order,
+    check_feature_count,
+    coalition_scores,
+    spread,
+    take_rows,
+)
 from kerascope.validation import check_positive_int
 
 
@@ -64,6 +71,9 @@ def weighted_ridge(design, targets, weights, alpha):
 class LIME(FeatureMaskMethod):
     """LIME: a weighted ridge surrogate over binary feature masks (module docstring).
 
+    At most 2048 features per input (group pixels with ``superpixels``, steps with
+    ``time_windows``).
+
     Args (besides ``FeatureMaskMethod``'s ``feature_mask``, ``baseline``,
     ``references`` (their mean is the baseline), ``inputs``, ``channel_reduction``):
         num_samples: perturbed samples per input (the first is the input itself).
@@ -99,6 +109,7 @@ class LIME(FeatureMaskMethod):
         parts, order = [], []
         intercepts, scores_r2 = np.zeros(len(x)), np.zeros(len(x))
         for rows, columns, m in plan.groups:
+            check_feature_count(m, self.name)
             sub, units = x[rows], row_targets[rows]
             coef = np.zeros((len(rows), m))
             if m:

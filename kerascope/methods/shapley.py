@@ -26,7 +26,14 @@ import math
 
 import numpy as np
 
-from kerascope.methods.ablation import FeatureMaskMethod, _in_order, coalition_scores, spread, take_rows
+from kerascope.methods.ablation import (
+    FeatureMaskMethod,
+    _in_order,
+    check_feature_count,
+    coalition_scores,
+    spread,
+    take_rows,
+)
 from kerascope.validation import check_positive_int
 
 
@@ -109,6 +116,9 @@ def solve_shapley(coalitions, weights, values, full, empty):
 class KernelSHAP(FeatureMaskMethod):
     """KernelSHAP Shapley values over feature masks (see the module docstring).
 
+    At most 2048 features per input (group pixels with ``superpixels``, steps with
+    ``time_windows``); ``extras["base_value"]`` is the background score ``f(0)``.
+
     Args (besides ``FeatureMaskMethod``'s ``feature_mask``, ``baseline``,
     ``references``, ``inputs``, ``channel_reduction``):
         num_samples: coalitions per input; "auto" (default) is ``2 M + 2048``.
@@ -139,6 +149,7 @@ class KernelSHAP(FeatureMaskMethod):
         parts, order = [], []
         base_values = np.empty(len(x))
         for rows, columns, m in plan.groups:
+            check_feature_count(m, self.name)
             sub, units, sub_fills = x[rows], row_targets[rows], take_rows(fills, rows)
             coalitions, weights = kernel_coalitions(m, self.budget(m), rng)
             ends = np.stack([np.ones(m, bool), np.zeros(m, bool)])
