@@ -111,6 +111,8 @@ class Method:
                 return reduce_channels(m, self.channel_reduction, ctx.channel_axis)
             return m
 
+        if isinstance(x, data.Inputs) and not isinstance(maps, data.Inputs):
+            return maps  # one map for several inputs (a layer's, a CAM's): as it is
         return data.per_input(reduce, maps, x)
 
     def explain(self, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
