@@ -15,7 +15,7 @@ kerascope's side is the API that returns what the peer returns:
   reduction (max |g|) and normalization.
 A peer that raises is reported as a crash with its error, not timed.
 
-    KERAS_BACKEND=tensorflow /work/venvs/tensorflow/bin/python bench/bench_peers.py
+    KERAS_BACKEND=tensorflow .venv-tensorflow/bin/python bench/bench_peers.py
 """
 
 import argparse
@@ -131,7 +131,7 @@ def cases(model, x, targets, te, tkv, raw_input, raw_layer):
             "tf-keras-vis": lambda: saliency(score, x, smooth_samples=SAMPLES,
                                              smooth_noise=NOISE),
         }, lambda: raw_input(noisy, np.repeat(targets, SAMPLES), 80)))
-        if "grad_cam" in kerascope.methods.REGISTRY:
+        if "grad_cam" in kerascope.methods.names():
             out.append(("grad-cam [tf-keras-vis API]", 16, {
                 "kerascope": lambda: kerascope.explain(
                     "grad_cam", model, x, targets, batch_size=16,

@@ -33,6 +33,7 @@ from kerascope.feature_visualization.parametrizations import (
     PixelImage,
 )
 from kerascope.surgery import ModelView, channel_axis
+from kerascope.validation import check_positive_int
 
 _OPTIMIZERS = ("sgd", "adam")
 _NORMALIZATIONS = (None, "l2", "rms")
@@ -127,7 +128,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             "objectives: expected an Objective or a non-empty list of Objectives "
             "(e.g. objectives.channel('conv', 0))."
         )
-    _check_positive_int("steps", steps)
+    check_positive_int(steps, "steps")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}.")
     if optimizer not in _OPTIMIZERS:
@@ -151,7 +152,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
         raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
 
     axis = channel_axis(model)
-    shape_hw_c = _image_shape(model, image_shape, axis)
+    shape_hw_c = input_image_shape(model, image_shape, axis)
     if transforms == "standard":
         transforms = tfm.standard_transforms(max(shape_hw_c[:2]))
     transforms = list(transforms or [])
@@ -175,7 +176,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             if not any(layer is seen for seen in layers):
                 layers.append(layer)
     view = ModelView(model, output_index=output_index, use_logits=use_logits, layers=layers)
-    shapes = _layer_shapes(view, shape_hw_c, axis)
+    shapes = layer_output_shapes(view, shape_hw_c, axis)
     for row in rows + ([penalty] if penalty is not None else []):
         for _, term in row.terms:
             term.validate(shapes, axis)
@@ -230,12 +231,7 @@ def _private(objective, model):
     return Objective([(w, copy.copy(t)) for w, t in objective.terms]).resolve(model)
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}.")
-
-
-def _image_shape(model, image_shape, axis):
+def input_image_shape(model, image_shape, axis):
     """``(H, W, C)`` of the image to optimize (channels last)."""
     if image_shape is None:
         try:
@@ -259,7 +255,7 @@ def _image_shape(model, image_shape, axis):
     return shape
 
 
-def _layer_shapes(view, shape_hw_c, axis):
+def layer_output_shapes(view, shape_hw_c, axis):
     """Output shapes of the view's captured layers and of the logits (one eager pass)."""
     shapes = {}
 
