@@ -58,7 +58,7 @@ from kerascope.validation import check_inputs
 __all__ = [
     "SanityResult", "MEASURES", "similarity", "cascading_randomization",
     "independent_randomization", "data_randomization", "random_logit", "edge_map",
-    "randomizable_layers",
+    "randomizable_layers", "random_weights", "check_measures", "RANDOMIZATIONS",
 ]
 
 MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
@@ -507,7 +507,8 @@ def _result(kind, method, steps, names, all_maps, problem, measures, model, deta
                         model_name=getattr(model, "name", "model"), details=details or {})
 
 
-def _measures(measures):
+def check_measures(measures):
+    """``measures`` as a tuple of known similarity names; ValueError otherwise."""
     measures = tuple([measures] if isinstance(measures, str) else measures)
     if not measures:
         raise ValueError("measures: expected at least one similarity measure.")
@@ -542,7 +543,7 @@ def cascading_randomization(model, x, targets=None, method="vanilla_gradients", 
     rank correlation once every chosen layer is randomized.
     """
     return _model_randomization("cascading", model, x, targets, method, layers,
-                                _measures(measures), batch_size, seed, output_index,
+                                check_measures(measures), batch_size, seed, output_index,
                                 method_options, randomization)
 
 
@@ -555,7 +556,7 @@ def independent_randomization(model, x, targets=None, method="vanilla_gradients"
     only the ``k``-th layer from the top is re-initialized.
     """
     return _model_randomization("independent", model, x, targets, method, layers,
-                                _measures(measures), batch_size, seed, output_index,
+                                check_measures(measures), batch_size, seed, output_index,
                                 method_options, randomization)
 
 
@@ -581,7 +582,7 @@ def data_randomization(model, x, targets=None, method="vanilla_gradients", *, tr
 
     The random-label model is in ``result.details["random_model"]``.
     """
-    measures = _measures(measures)
+    measures = check_measures(measures)
     if train_data is None or len(train_data) != 2:
         raise ValueError("train_data: expected (x_train, y_train) to retrain on permuted labels.")
     x_train = np.asarray(train_data[0])
@@ -639,7 +640,7 @@ def random_logit(model, x, targets=None, method="vanilla_gradients", *, measures
     uniformly among the others. Class-sensitive maps give low similarity.
     The random classes are in ``result.details["random_units"]``.
     """
-    measures = _measures(measures)
+    measures = check_measures(measures)
     problem = prepare(model, x, targets, batch_size, False, output_index)
     classes = problem.outputs.shape[-1] if problem.outputs.ndim > 1 else 1
     if classes < 2:

@@ -31,6 +31,7 @@ from kerascope.metrics.base import (
     explain_maps,
     figure_png,
     method_label,
+    named_methods,
     png_to_array,
     prepare,
 )
@@ -142,22 +143,6 @@ def catalog():
     return list(_INFOS)
 
 
-def _methods_dict(methods):
-    if methods is None:
-        return {}
-    if isinstance(methods, dict):
-        return dict(methods)
-    if isinstance(methods, (list, tuple)):
-        named = {}
-        for method in methods:
-            label = method_label(method)
-            if label in named:
-                raise ValueError(f"methods: {label!r} is given twice; pass a dict to name them.")
-            named[label] = method
-        return named
-    return {method_label(methods): methods}
-
-
 def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
              metrics=("deletion", "insertion"), masks=None, maps=None, batch_size=32,
              metric_options=None, method_options=None, output_index=0, use_logits=False):
@@ -191,7 +176,7 @@ def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
     for key in metric_options:
         get(key)
     method_options = dict(method_options or {})
-    named = _methods_dict(methods)
+    named = named_methods(methods) if methods is not None else {}
     given = dict(maps or {})
     if not named and not given:
         raise ValueError("methods: expected at least one method (or maps to evaluate).")
@@ -264,7 +249,8 @@ def format_table(rows, digits=4) -> str:
 
 __all__ = [
     "MetricResult", "MetricInfo", "REGISTRY", "ALIASES", "get", "catalog", "evaluate",
-    "format_table", "prepare", "explain_maps", "figure_png", "png_to_array",
+    "format_table", "named_methods", "method_label", "prepare", "explain_maps",
+    "figure_png", "png_to_array",
     "deletion", "insertion", "mu_fidelity", "road", "average_drop", "average_increase",
     "causal_curve", "noisy_linear_impute", "plot_curves", "curves_png",
     "pointing_game", "relevance_mass", "relevance_rank",

@@ -31,7 +31,8 @@ from kerascope import targets as targets_lib
 from kerascope.runner import PassRunner
 from kerascope.validation import check_inputs, check_positive_int
 
-__all__ = ["MetricResult", "Problem", "prepare", "explain_maps", "method_label"]
+__all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
+           "named_methods"]
 
 
 @dataclasses.dataclass
@@ -260,9 +261,9 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     batch_size = check_positive_int(batch_size, "batch_size")
     x = check_inputs(keras_numpy(x), model)
     n = len(x)
-    from kerascope.methods.base import _known_units
+    from kerascope.methods.driver import known_units
 
-    resolved = _as_units(targets, n, _known_units(model, output_index))
+    resolved = _as_units(targets, n, known_units(model, output_index))
     runner = PassRunner.for_model(model, targets_lib.UnitScore(rank=False),
                                   batch_size=batch_size, output_index=output_index,
                                   use_logits=use_logits)
@@ -294,26 +295,39 @@ def method_label(method) -> str:
     return getattr(method, "__name__", type(method).__name__)
 
 
+def named_methods(methods) -> dict:
+    """``{label: method}`` from one method, a list of methods or a dict."""
+    if isinstance(methods, dict):
+        named = dict(methods)
+    elif isinstance(methods, (list, tuple)):
+        named = {}
+        for method in methods:
+            label = method_label(method)
+            if label in named:
+                raise ValueError(f"methods: {label!r} is given twice; pass a dict to name them.")
+            named[label] = method
+    else:
+        named = {method_label(methods): methods}
+    if not named:
+        raise ValueError("methods: expected at least one method.")
+    return named
+
+
 def _is_kerascope_method(method):
-    from kerascope import methods as methods_lib
     from kerascope.methods.base import Method
 
     if isinstance(method, (str, Method)):
         return True
-    if isinstance(method, type) and issubclass(method, Method):
-        return True
-    try:
-        return method in methods_lib.FUNCTIONS
-    except TypeError:
-        return False
+    return isinstance(method, type) and issubclass(method, Method)
 
 
 def explain_maps(model, x, units, method, batch_size=32, output_index=0, expected=None,
                  method_options=None):
     """Maps of ``method`` for inputs ``x`` and class ``units`` (one per input).
 
-    ``method``: a registered name, a ``Method`` instance or class, a kerascope
-    method function, or any callable ``(model, x, targets) -> maps``.
+    ``method``: a registered name, a ``Method`` instance or class, or any callable
+    ``(model, x, targets) -> maps`` (or ``-> (outputs, maps)``, as the
+    ``kerascope.<name>`` shortcuts).
     ``expected``: a :class:`Layout` to validate the maps' shape against.
     """
     method_options = dict(method_options or {})
