@@ -70,6 +70,14 @@ _LABELS = {
 }
 
 
+_STYLES = {  # marker, line style: overlapping measures stay visible
+    "spearman_abs": ("o", "-"),
+    "spearman": ("s", "--"),
+    "ssim": ("^", "-"),
+    "hog": ("D", ":"),
+}
+
+
 # --------------------------------------------------------------------------- similarity
 def _rows_corr(a, b):
     a = a - a.mean(axis=1, keepdims=True)
@@ -260,7 +268,8 @@ class SanityResult:
             values = self.scores[measure]
             mean = np.nanmean(values, axis=1)
             std = np.nanstd(values, axis=1)
-            line, = axis.plot(steps, mean, marker="o", label=_LABELS[measure])
+            marker, style = _STYLES[measure]
+            line, = axis.plot(steps, mean, marker=marker, linestyle=style, label=_LABELS[measure])
             axis.fill_between(steps, mean - std, mean + std, alpha=0.15,
                               color=line.get_color(), linewidth=0)
             low = min(low, float(np.nanmin(mean - std)))
@@ -308,7 +317,9 @@ class SanityResult:
         for axis in axes.ravel():
             axis.set_xticks([])
             axis.set_yticks([])
-        figure.suptitle(self._title(), fontsize=9)
+        caption = {"cascading": "column: maps with every layer from the output down to it randomized",
+                   "independent": "column: maps with only that layer randomized"}.get(self.kind)
+        figure.suptitle(self._title() + (f"\n{caption}" if caption else ""), fontsize=9)
         if image is not None:
             bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
             bar.set_label("|map| / max |map|", fontsize=8)

@@ -437,7 +437,7 @@ def plot_curves(results, title=None, labels=None):
 
     ``results``: a :class:`MetricResult` or a list of them (curves of one kind
     share an axis); ``labels``: legend labels, default the metric names. Each line
-    is the mean over the inputs, the band one standard deviation; the legend gives
+    is the mean over the inputs, the band the 25th-75th percentiles; the legend gives
     the AUC / mean.
     """
     import matplotlib
@@ -454,11 +454,11 @@ def plot_curves(results, title=None, labels=None):
     figure, axis = plt.subplots(figsize=(5.2, 3.6))
     for result, label in zip(results, labels):
         mean = result.curves.mean(axis=0)
-        std = result.curves.std(axis=0)
+        low, high = np.percentile(result.curves, [25, 75], axis=0)
         arrow = "higher is better" if result.higher_is_better else "lower is better"
         line, = axis.plot(result.curve_x, mean,
                           label=f"{label}: {result.value:.3f} ({arrow})")
-        axis.fill_between(result.curve_x, mean - std, mean + std, alpha=0.2,
+        axis.fill_between(result.curve_x, low, high, alpha=0.2,
                           color=line.get_color(), linewidth=0)
     road_like = all(r.name.startswith("road") for r in results)
     axis.set_xlabel("fraction of features removed" if road_like
@@ -469,7 +469,8 @@ def plot_curves(results, title=None, labels=None):
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="best")
     n = results[0].curves.shape[0]
-    axis.set_title(title or f"{', '.join(labels)} (mean ± std over {n} inputs)", fontsize=9)
+    note = f"mean over {n} inputs, band: 25th-75th percentile"
+    axis.set_title(f"{title}\n{note}" if title else f"{', '.join(labels)}\n{note}", fontsize=9)
     figure.tight_layout()
     return figure
 
