@@ -261,6 +261,8 @@ def test_evaluate_table_methods_and_maps(xplique_ref):
     png = metrics.curves_png([row["result"] for row in rows if row["metric"] == "deletion"],
                              labels=[row["method"] for row in rows if row["metric"] == "deletion"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = metrics.curve_figures(rows)
+    assert set(figures) == {"deletion"} and figures["deletion"][:4] == b"\x89PNG"
 
 
 def metrics_callable(model, x, targets):

@@ -234,6 +234,20 @@ def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
     return rows
 
 
+def curve_figures(rows, title_suffix="") -> dict:
+    """``{metric: PNG bytes}``: one figure per curve metric in :func:`evaluate` rows,
+    the methods' mean curves overlaid (for reports)."""
+    figures = {}
+    for metric in dict.fromkeys(row["metric"] for row in rows):
+        chosen = [row for row in rows
+                  if row["metric"] == metric and row["result"].curves is not None]
+        if chosen:
+            title = f"{metric}{title_suffix}"
+            figures[metric] = curves_png([row["result"] for row in chosen], title=title,
+                                         labels=[str(row["method"]) for row in chosen])
+    return figures
+
+
 def format_table(rows, digits=4) -> str:
     """A plain-text table of :func:`evaluate` rows (method x metric)."""
     header = ("method", "metric", "value", "std", "n", "better")
@@ -249,7 +263,7 @@ def format_table(rows, digits=4) -> str:
 
 __all__ = [
     "MetricResult", "MetricInfo", "REGISTRY", "ALIASES", "get", "catalog", "evaluate",
-    "format_table", "named_methods", "method_label", "prepare", "explain_maps",
+    "format_table", "curve_figures", "named_methods", "method_label", "prepare", "explain_maps",
     "figure_png", "png_to_array",
     "deletion", "insertion", "mu_fidelity", "road", "average_drop", "average_increase",
     "causal_curve", "noisy_linear_impute", "plot_curves", "curves_png",
