@@ -306,3 +306,43 @@ def test_bad_input_names_the_argument(rng):
         metrics.mu_fidelity(model, x, 0, maps=np.ones((2, 4, 4)), subsets=np.ones((3, 5, 5)))
     with pytest.raises(ValueError, match="order"):
         metrics.road(model, x, 0, maps=np.ones((2, 4, 4)), order="middle")
+
+
+def test_every_form_of_method_gives_the_same_result(rng):
+    import kerascope
+    from kerascope.methods import VanillaGradients, get
+
+    model = linear_model((5, 5, 1), classes=3)
+    x = rng.standard_normal((3, 5, 5, 1)).astype(np.float32)
+    units = np.array([2, 0, 1])
+    forms = ["vanilla_gradients", "saliency", get("vanilla_gradients"), VanillaGradients,
+             kerascope.vanilla_gradients,  # the shortcut returns (outputs, maps)
+             lambda m, xs, t: kerascope.explain("vanilla_gradients", m, xs, t)[1]]
+    values = [metrics.deletion(model, x, units, method=form, steps=5).curves for form in forms]
+    for other in values[1:]:
+        np.testing.assert_array_equal(other, values[0])
+    # and equal to evaluating the maps made beforehand
+    _, maps = kerascope.explain("vanilla_gradients", model, x, units)
+    np.testing.assert_array_equal(metrics.deletion(model, x, units, maps=maps, steps=5).curves,
+                                  values[0])
+
+
+def test_no_metric_changes_the_model(rng):
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(3, 3, activation="relu")(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, outputs)
+    x = rng.uniform(0, 1, (2, 6, 6, 2)).astype(np.float32)
+    before = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables]
+    masks = np.zeros((2, 6, 6), bool)
+    masks[:, 2:4, 2:4] = True
+    rows = metrics.evaluate(model, x, None, methods=["gradients_inputs"],
+                            metrics=[info.name for info in metrics.catalog()], masks=masks,
+                            metric_options={"mu_fidelity": {"num_subsets": 10},
+                                            "max_sensitivity": {"num_samples": 2},
+                                            "average_sensitivity": {"num_samples": 2}})
+    assert len(rows) == len(metrics.catalog())
+    assert all(np.isfinite(row["value"]) for row in rows if row["metric"] != "relevance_mass")
+    after = [np.array(keras.ops.convert_to_numpy(v)) for v in model.variables]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(before, after))
