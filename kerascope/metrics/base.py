@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from kerascope import surgery
+from kerascope.data import to_numpy
 from kerascope import targets as targets_lib
 from kerascope.runner import PassRunner
 from kerascope.validation import check_inputs, check_positive_int
@@ -226,7 +227,7 @@ def _as_units(targets, n, num_units):
     values = targets
     if not isinstance(values, (str, targets_lib.TopK)) and not callable(values) \
             and values is not None:
-        array = np.asarray(keras_numpy(values))
+        array = np.asarray(to_numpy(values))
         # One-hot rows (xplique's convention) become class indices.
         if (array.ndim == 2 and num_units is not None and array.shape == (n, num_units)
                 and num_units > 1 and np.all((array == 0) | (array == 1))
@@ -244,14 +245,6 @@ def _as_units(targets, n, num_units):
     return resolved
 
 
-def keras_numpy(value):
-    if isinstance(value, (np.ndarray, list, tuple, int, np.integer, float)):
-        return value
-    import keras
-
-    return keras.ops.convert_to_numpy(value)
-
-
 def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_index=0):
     """Validate a metric call and compute the unperturbed outputs and scores."""
     import keras
@@ -259,7 +252,7 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     if not isinstance(model, keras.Model):
         raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
     batch_size = check_positive_int(batch_size, "batch_size")
-    x = check_inputs(keras_numpy(x), model)
+    x = check_inputs(to_numpy(x), model)
     n = len(x)
     from kerascope.methods.driver import known_units
 
@@ -342,7 +335,7 @@ def explain_maps(model, x, units, method, batch_size=32, output_index=0, expecte
         result = method(model, x, np.asarray(units, dtype=np.int32), **method_options)
         if isinstance(result, tuple) and len(result) == 2:
             result = result[1]
-        maps = np.asarray(keras_numpy(result))
+        maps = np.asarray(to_numpy(result))
     else:
         raise ValueError(
             f"method: expected a method name, a Method instance or class, or a callable "
@@ -398,7 +391,7 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     feature axes, the RISE paper's insertion start) or a callable ``x -> array``.
     """
     if callable(baseline):
-        values = np.asarray(keras_numpy(baseline(x)), dtype=np.float32)
+        values = np.asarray(to_numpy(baseline(x)), dtype=np.float32)
     elif isinstance(baseline, str):
         if baseline == "mean":
             fc = layout.to_fc(x)
@@ -417,7 +410,7 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
             f"{name}: expected a number, an array, 'mean', 'blur' or a callable, got {baseline!r}."
         )
     else:
-        values = np.asarray(keras_numpy(baseline), dtype=np.float32)
+        values = np.asarray(to_numpy(baseline), dtype=np.float32)
     try:
         values = np.broadcast_to(values, x.shape)
     except ValueError:
