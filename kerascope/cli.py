@@ -109,15 +109,15 @@ def main(argv=None):
 
     import kerascope
     from kerascope import demo
-    from kerascope.methods import REGISTRY
+    from kerascope.methods import names, registry
     from kerascope.utils.saver import save_rgb
 
     console = Console()
     if args.list_methods:
-        console.print("\n".join(sorted(REGISTRY)))
+        console.print("\n".join(names()))
         return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in REGISTRY]
+    unknown = [m for m in methods if m not in registry._ALIASES]
     if unknown:
         console.print(f"[red]kerascope: --methods: unknown {', '.join(unknown)}; "
                       f"see --list-methods[/red]")
