@@ -266,5 +266,7 @@ def test_registered_with_the_catalog():
     assert methods.get("fullgrad").name == "full_grad"
     with pytest.raises(ValueError, match="scales"):
         methods.get("tta", scales=())
+    with pytest.raises(ValueError, match="scales: scale 0.5 .* spatial size"):
+        kerascope.tta(gap_model(), np.zeros((1, 9, 7, 3), np.float32), 0, scales=(0.5, 1))
     with pytest.raises(ValueError, match="noise"):
         methods.get("smooth", noise=-1)

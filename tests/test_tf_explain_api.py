@@ -135,8 +135,8 @@ def test_generate_linear_path_fixture():
 
 
 def test_ponderated_output_fixture_gives_17():
-    grad = np.concatenate([np.ones((3, 3, 1)), 2 * np.ones((3, 3, 1)), 3 * np.ones((3, 3, 1))], -1)
-    output = np.concatenate([np.ones((3, 3, 1)), 2 * np.ones((3, 3, 1)), 4 * np.ones((3, 3, 1))], -1)
+    grad = np.concatenate([k * np.ones((3, 3, 1)) for k in (1, 2, 3)], axis=-1)
+    output = np.concatenate([k * np.ones((3, 3, 1)) for k in (1, 2, 4)], axis=-1)
     np.testing.assert_almost_equal(to_np(GradCAM.ponderate_output(output, grad)),
                                    17 * np.ones((3, 3)))
     maps = GradCAM.generate_ponderated_output(np.stack([output, 2 * output]), np.stack([grad] * 2))
@@ -232,8 +232,10 @@ def test_filter_display_keeps_values():
 
 def test_opencv_colormap_codes(rng):
     heat, image = rng.random((3, 3)), rng.random((6, 6, 3))
-    np.testing.assert_array_equal(heatmap_display(heat, image, 2), heatmap_display(heat, image, "jet"))
-    np.testing.assert_array_equal(heatmap_display(heat, image), heatmap_display(heat, image, "viridis"))
+    np.testing.assert_array_equal(heatmap_display(heat, image, 2),
+                                  heatmap_display(heat, image, "jet"))
+    np.testing.assert_array_equal(heatmap_display(heat, image),
+                                  heatmap_display(heat, image, "viridis"))
     model = small_cnn()
     x = rng.random((2, 12, 12, 3)).astype(np.float32)
     jet = OcclusionSensitivity().explain((x, None), model, 0, 4, colormap=2)  # cv2.COLORMAP_JET

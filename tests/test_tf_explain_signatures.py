@@ -87,7 +87,8 @@ TF_EXPLAIN_0_3_1 = {
             "followed by an activation layer."
         )),
         "ACTIVATION_LAYER_CLASSES": ("layer classes", (
-            "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax",  # ThresholdedReLU: gone in Keras 3
+            # (ThresholdedReLU: gone in Keras 3)
+            "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax",
         )),
         "VanillaGradients": {
             "explain": ("method", "self, validation_data, model, class_index"),

@@ -29,7 +29,7 @@ import numpy as np
 from kerascope.methods import registry
 from kerascope.methods.base import Method
 from kerascope.numeric import upsample
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.validation import check_choice, check_positive_int, model_input_shape
 
 VARIANTS = ("smoothgrad", "squaregrad", "vargrad")
 
@@ -194,6 +194,7 @@ class TestTimeAugmentation(MetaMethod):
         n = len(x)
         for scale in self.scales:
             scaled_size = tuple(max(1, int(scale * s)) for s in size)
+            self._check_size(ctx, axes, scaled_size, scale)
             rows = self._resize(x, axes, scaled_size).astype(np.float32)
             targets = row_targets
             if self.hflip:
@@ -207,6 +208,20 @@ class TestTimeAugmentation(MetaMethod):
             summed = maps[:n] + maps[n:] if self.hflip else maps
             total = summed if total is None else total + summed
         return (total / self.copies()).astype(np.float32)
+
+    @staticmethod
+    def _check_size(ctx, axes, scaled_size, scale):
+        expected = model_input_shape(ctx.model)
+        if expected is None:
+            return
+        fixed = tuple(expected[a] for a in axes)
+        if any(f is not None and f != s for f, s in zip(fixed, scaled_size)):
+            raise ValueError(
+                f"scales: scale {scale} resizes the inputs to {scaled_size}, but model "
+                f"{ctx.model.name!r} takes inputs of spatial size {fixed} only; use "
+                f"scales=(1.0,) (mirroring only) or a model built with None spatial sizes "
+                f"(keras.Input((None, None, channels)))."
+            )
 
     def postprocess(self, maps, x, ctx):
         return maps

@@ -106,7 +106,9 @@ def filter_display(array, num_rows=None, num_columns=None) -> np.ndarray:
     """
     activations = _numpy(array)
     if activations.ndim != 4:
-        raise ValueError(f"array: expected activations of shape (N, H, W, C), got {activations.shape}.")
+        raise ValueError(
+            f"array: expected activations of shape (N, H, W, C), got {activations.shape}."
+        )
     n, h, w, c = activations.shape
     maps = np.moveaxis(activations, -1, 1).reshape(n * c, h, w)
     return grid_display(maps, num_rows, num_columns)

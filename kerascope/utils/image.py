@@ -134,10 +134,10 @@ def transform_to_normalized_grayscale(tensor):
 
     Input ``(N, H, W)`` or ``(N, H, W, C)`` (channels are summed), numpy or a backend
     tensor; the result is a :func:`tensor_result` (a ``tf.Tensor`` on TensorFlow, a
-    numpy array with ``.numpy()`` elsewhere), as tf-explain returned a tensor. Each map is standardised on
-    its own, ``(x - mean) / std``, multiplied by 255, then rounded and clipped to [0, 255]:
-    below-mean values become 0 and values more than one standard deviation above the mean
-    saturate at 255. Returns ``(N, H, W)`` ``uint8``. Unlike tf-explain (which calls
+    numpy array with ``.numpy()`` elsewhere), as tf-explain returned a tensor. Each map is
+    standardised on its own, ``(x - mean) / std``, multiplied by 255, then rounded and
+    clipped to [0, 255]: below-mean values become 0 and values more than one standard
+    deviation above the mean saturate at 255. ``(N, H, W)`` ``uint8``. Unlike tf-explain (which calls
     TensorFlow's ``per_image_standardization`` on the ``(N, H, W)`` stack, so the whole
     batch shares one mean and one std floored at ``1 / sqrt(N * H * W)``, and whose cast
     wraps around), each map has its own statistics, small gradients are not rendered

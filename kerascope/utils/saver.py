@@ -23,7 +23,7 @@ _EXPECTED_SHAPES = "(H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
 
 
 def _validated_uint8(image) -> np.ndarray:
-    """Check the shape of ``image`` and convert it to ``uint8`` (clipped) as ``(H, W)`` or ``(H, W, 3|4)``."""
+    """Check the shape of ``image``; convert it to ``uint8`` (clipped), ``(H, W)`` or ``(H, W, 3|4)``."""
     arr = as_numpy(image)
     valid = (
         arr.ndim == 2
@@ -31,7 +31,8 @@ def _validated_uint8(image) -> np.ndarray:
     ) and arr.shape[0] > 0 and arr.shape[1] > 0
     if not valid:
         raise ValueError(
-            f"image: expected a grid of shape {_EXPECTED_SHAPES} with H, W > 0; got shape {arr.shape}"
+            f"image: expected a grid of shape {_EXPECTED_SHAPES} with H, W > 0; got shape "
+            f"{arr.shape}."
         )
     arr = to_uint8(arr)
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -83,8 +84,8 @@ def save_grayscale(image, output_dir: PathLike, output_name: PathLike) -> Path:
     """Save ``image`` as an 8-bit grayscale image at ``output_dir / output_name``; return the path.
 
     ``image`` (a grid) is ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``; non-``uint8``
-    input is converted with :func:`~kerascope.utils.image.to_uint8` (clipped), colour input is reduced to
-    luminance by Pillow. ``output_dir`` (and parents) is created. The format follows the suffix;
+    input is converted with :func:`~kerascope.utils.image.to_uint8` (clipped), colour input is
+    reduced to luminance by Pillow. ``output_dir`` (and parents) is created. The format follows the suffix;
     ``.png`` is appended when the suffix is missing or not a format Pillow can write. The file is
     written to a temporary name in the same folder and then renamed, so a partially written image
     never appears under the final name.
@@ -99,8 +100,8 @@ def save_rgb(image, output_dir: PathLike, output_name: PathLike) -> Path:
     """Save ``image`` as an RGB (or RGBA) image at ``output_dir / output_name``; return the path.
 
     ``image`` (a grid) is ``(H, W, 3)`` or ``(H, W, 4)`` (kept as RGBA); ``(H, W)`` and
-    ``(H, W, 1)`` are replicated to three channels. Conversion, folder creation and the atomic write are as in
-    :func:`save_grayscale`.
+    ``(H, W, 1)`` are replicated to three channels. Conversion, folder creation and the atomic
+    write are as in :func:`save_grayscale`.
     """
     arr = _validated_uint8(image)
     if arr.ndim == 2:

@@ -92,7 +92,8 @@ def explain(method, model, x, y=None, batch_size=None, verbose="auto", steps=Non
         **method_params: passed to ``method``.
     """
     batch_size = 32 if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int or None, got {batch_size!r}.")
     total = None
     if data.is_array_like(x):
@@ -100,10 +101,9 @@ def explain(method, model, x, y=None, batch_size=None, verbose="auto", steps=Non
         if steps is not None:
             total = min(total, steps)
     if not isinstance(callbacks, keras.callbacks.CallbackList):
-        callbacks = keras.callbacks.CallbackList(callbacks, add_history=False,
-                                                 add_progbar=verbose not in (0, False),
-                                                 model=model, verbose=1 if verbose == "auto" else verbose,
-                                                 epochs=1, steps=total)
+        callbacks = keras.callbacks.CallbackList(
+            callbacks, add_history=False, add_progbar=verbose not in (0, False), model=model,
+            verbose=1 if verbose == "auto" else verbose, epochs=1, steps=total)
     callbacks.on_predict_begin()
     logits, maps = [], []
     for step, (inputs, indices) in enumerate(_batches(x, y, batch_size, steps)):
