@@ -225,6 +225,9 @@ def test_tta_flip_is_mapped_back_and_averaged(images):
     _, mirrored = kerascope.gradients(model, images[:, :, ::-1], 0)
     np.testing.assert_allclose(tta, (plain + mirrored[:, :, ::-1]) / 2, rtol=1e-5, atol=1e-6)
     assert not np.allclose(tta, plain, atol=1e-4)
+    # default scales on a model of fixed input size: mirroring only
+    _, default = kerascope.tta(model, images, 0, method="vanilla_gradients")
+    np.testing.assert_allclose(default, tta, rtol=1e-5, atol=1e-7)
 
 
 def test_tta_scales_are_mapped_back_with_the_right_divisor(rng):

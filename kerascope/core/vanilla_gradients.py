@@ -88,9 +88,10 @@ def _final_activation_is_unsupported(model):
     """True when the last layer ends in a non-linear activation kerascope cannot skip."""
     if surgery.final_activation(model) is not None:
         return False
-    layer = surgery._final_operation(model, 0)
-    if layer is None:
+    layers = getattr(model, "layers", None) or []
+    if not layers:
         return False
+    layer = layers[-1]
     if isinstance(layer, ACTIVATION_LAYER_CLASSES):
         return True
     name = getattr(getattr(layer, "activation", None), "__name__", "linear")

@@ -32,6 +32,7 @@ from kerascope.numeric import upsample
 from kerascope.validation import check_choice, check_positive_int, model_input_shape
 
 VARIANTS = ("smoothgrad", "squaregrad", "vargrad")
+DEFAULT_SCALES = (0.5, 1.0, 1.5, 2.0)
 
 
 class MetaMethod(Method):
@@ -126,7 +127,8 @@ class TestTimeAugmentation(MetaMethod):
         method: a registered name, a ``Method`` class or instance.
         scales: resize factors of the input's spatial size (1 is the input itself);
             scaled sizes are ``floor(scale * size)``. Scales other than 1 need a model
-            that takes inputs of any spatial size.
+            that takes inputs of any spatial size. None (default): ``(0.5, 1, 1.5, 2)``
+            for such a model, ``(1,)`` (mirroring only) for a model of fixed input size.
         hflip: also explain the horizontal mirror of every scaled input.
         **method_options: options of ``method`` when it is a name or class.
     """
@@ -138,9 +140,12 @@ class TestTimeAugmentation(MetaMethod):
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, method="grad_cam", scales=(0.5, 1.0, 1.5, 2.0), hflip=True,
-                 **method_options):
+    def __init__(self, method="grad_cam", scales=None, hflip=True, **method_options):
         super().__init__(method, **method_options)
+        if scales is None:
+            self.scales = None
+            self.hflip = bool(hflip)
+            return
         scales = [scales] if np.ndim(scales) == 0 else list(scales)
         if not scales:
             raise ValueError("scales: expected at least one scale, got none.")
@@ -150,8 +155,18 @@ class TestTimeAugmentation(MetaMethod):
         self.scales = tuple(float(s) for s in scales)
         self.hflip = bool(hflip)
 
-    def copies(self):
-        return len(self.scales) * (2 if self.hflip else 1)
+    def copies(self, scales=None):
+        scales = scales or self.scales or DEFAULT_SCALES
+        return len(scales) * (2 if self.hflip else 1)
+
+    def scales_for(self, ctx, axes):
+        """The scales of this call: the option, or the default for ``ctx.model``."""
+        if self.scales is not None:
+            return self.scales
+        expected = model_input_shape(ctx.model)
+        if expected is not None and any(expected[a] is not None for a in axes):
+            return (1.0,)
+        return DEFAULT_SCALES
 
     @staticmethod
     def _spatial(x, ctx):
@@ -192,7 +207,8 @@ class TestTimeAugmentation(MetaMethod):
         width = axes[-1]
         total = None
         n = len(x)
-        for scale in self.scales:
+        scales = self.scales_for(ctx, axes)
+        for scale in scales:
             scaled_size = tuple(max(1, int(scale * s)) for s in size)
             self._check_size(ctx, axes, scaled_size, scale)
             rows = self._resize(x, axes, scaled_size).astype(np.float32)
@@ -207,7 +223,7 @@ class TestTimeAugmentation(MetaMethod):
             maps = self._resize(maps, map_axes, size)
             summed = maps[:n] + maps[n:] if self.hflip else maps
             total = summed if total is None else total + summed
-        return (total / self.copies()).astype(np.float32)
+        return (total / self.copies(scales)).astype(np.float32)
 
     @staticmethod
     def _check_size(ctx, axes, scaled_size, scale):

@@ -60,7 +60,7 @@ def find_layer_with(model, name=None, properties=None, klass=None, search_revers
         )
     if name is not None:
         return get_nested_layer(model, name)
-    layers = list(model._flatten_layers(include_self=False))
+    layers = list(surgery.iter_layers(model))
     for layer in reversed(layers) if search_reversed else layers:
         if klass and not isinstance(layer, klass):
             continue
@@ -101,12 +101,22 @@ def endpoints(model, endpoints):
             )
         layer = endpoint["layer"] if "layer" in endpoint else get_nested_layer(
             model, endpoint["name"])
-        nodes = layer._inbound_nodes
+        link = endpoint.get("link", "output")
+        node = endpoint.get("node", "last")
+        # Keras keeps a layer's graph calls ("nodes") privately; its public input/output
+        # are those of its only call. (A Keras-internals accessor belongs in one module.)
+        nodes = getattr(layer, "_inbound_nodes", None) or []
+        if node == "last" and len(nodes) <= 1:
+            try:
+                tensors.append(layer.input if link == "input" else layer.output)
+            except (AttributeError, ValueError):
+                raise ValueError(
+                    f"endpoints: layer {layer.name!r} was never called in a graph."
+                ) from None
+            continue
         if not nodes:
             raise ValueError(f"endpoints: layer {layer.name!r} was never called in a graph.")
-        node = endpoint.get("node", "last")
         node = nodes[-1 if node == "last" else node]
-        link = endpoint.get("link", "output")
         found = node.input_tensors if link == "input" else node.output_tensors
         tensors.append(found[0] if len(found) == 1 else list(found))
     return tensors
