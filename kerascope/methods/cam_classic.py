@@ -15,7 +15,7 @@ the feature maps' resolution and (``upsample=True``) bilinearly resized to the i
 import keras
 import numpy as np
 
-from kerascope import surgery
+from kerascope import keras_internals, surgery
 from kerascope.methods.cam import CAM
 
 _POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
@@ -27,8 +27,8 @@ def _is_global_average(layer):
 
 def producer(tensor):
     """The layer whose output is the symbolic ``tensor`` (None when unknown)."""
-    history = getattr(tensor, "_keras_history", None)
-    return getattr(history, "operation", None)
+    found = keras_internals.producer(tensor)
+    return None if found is None else found[0]
 
 
 def gap_head(model, sample, records=None):
