@@ -71,6 +71,7 @@ class ClassActivationMap(CAM):
     paper = "Zhou et al. 2016, arXiv:1512.04150"
     signed = True
     uses_gradients = False
+    multi_input = False  # finds its GAP head by running one input
 
     def __init__(self, layer_name=None, dense_layer=None, upsample=True, relu=False):
         super().__init__(layer_name, upsample, relu)
