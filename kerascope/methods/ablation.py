@@ -46,8 +46,8 @@ from kerascope import data
 from kerascope.methods.integrated_gradients import match_references, rows_for
 from kerascope.methods.occlusion import (
     PerturbationMethod,
-    _input_list,
-    _row_slices,
+    input_list,
+    row_slices,
     explained_inputs,
 )
 from kerascope.methods.base import Method
@@ -337,7 +337,7 @@ def coalition_scores(ctx, x, units, columns, coalitions, fills):
     flat = [None if c is None else c.reshape(len(c), -1) for c in columns]
     total = n * k_count * reps
     scores = np.empty(total, dtype=np.float64)
-    for start, stop in _row_slices(total, ctx.batch_size):
+    for start, stop in row_slices(total, ctx.batch_size):
         index = np.arange(start, stop)
         row, coalition, rep = index // (k_count * reps), (index // reps) % k_count, index % reps
         built = []
@@ -393,11 +393,11 @@ class FeatureMaskMethod(PerturbationMethod):
         self.feature_mask = feature_mask
         self.baseline = _check_baseline(baseline)
         if references is not None:
-            from kerascope.methods.integrated_gradients import _references
+            from kerascope.methods.integrated_gradients import reference_sets
 
-            references = _references(references)
+            references = reference_sets(references)
         self.references = references
-        self.inputs = _input_list(inputs)
+        self.inputs = input_list(inputs)
         self.channel_reduction = channel_reduction
 
     def postprocess(self, maps, x, ctx):
@@ -465,10 +465,10 @@ class FeatureAblation(FeatureMaskMethod):
                 values = full[rows, None] - off
             parts.append(spread(values.astype(np.float32), columns, sub))
             order.append(rows)
-        return _in_order(parts, order, len(x))
+        return in_order(parts, order, len(x))
 
 
-def _in_order(parts, order, n):
+def in_order(parts, order, n):
     """Maps of row groups put back in row order."""
     joined = data.concat_rows(parts) if len(parts) > 1 else parts[0]
     index = np.concatenate(order)

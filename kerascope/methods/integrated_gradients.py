@@ -304,7 +304,7 @@ class ExpectedGradients(Method):
                 "references: Expected Gradients draws its baselines from a reference set; "
                 "pass references=<array (M, ...) of inputs>, e.g. training samples."
             )
-        self.references = _references(references)
+        self.references = reference_sets(references)
         self.num_samples = check_positive_int(num_samples, "num_samples")
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise: expected a finite value >= 0, got {noise!r}.")
@@ -362,7 +362,7 @@ class ExpectedGradients(Method):
         return (a + self.noise * spread * rng.standard_normal(a.shape)).astype(np.float32)
 
 
-def _references(references):
+def reference_sets(references):
     """A reference set as float32 arrays (one, or a list/tuple/dict of them)."""
     if isinstance(references, dict):
         return {key: _reference_array(value, f"references[{key!r}]")
@@ -389,7 +389,7 @@ def _reference_array(value, name):
 
 
 def match_references(references, x, name):
-    """``references`` (as ``_references`` stores them) checked against rows ``x``."""
+    """``references`` (as ``reference_sets`` stores them) checked against rows ``x``."""
     if isinstance(x, data.Inputs):
         if isinstance(references, dict):
             missing = [key for key in x.names if key not in references]

@@ -22,7 +22,7 @@ import numpy as np
 
 from kerascope.methods.ablation import (
     FeatureMaskMethod,
-    _in_order,
+    in_order,
     check_feature_count,
     coalition_scores,
     spread,
@@ -124,4 +124,4 @@ class LIME(FeatureMaskMethod):
             order.append(rows)
         ctx.record("intercept", intercepts.astype(np.float32))
         ctx.record("score", scores_r2.astype(np.float32))
-        return _in_order(parts, order, len(x))
+        return in_order(parts, order, len(x))

@@ -82,7 +82,7 @@ def _spatial_axes(x, channel_axis):
     )
 
 
-def _row_slices(total, batch_size):
+def row_slices(total, batch_size):
     size = batch_size * _SLICE_BATCHES
     for start in range(0, total, size):
         yield start, min(start + size, total)
@@ -151,7 +151,7 @@ class Occlusion(PerturbationMethod):
         self.resolution = check_choice(resolution, "resolution", RESOLUTIONS)
         check_choice(sequence, "sequence", (None, True, False))
         self.sequence = sequence
-        self.inputs = _input_list(inputs)
+        self.inputs = input_list(inputs)
 
     def windows(self, height, width):
         """``(row_starts, col_starts)`` of the windows for an ``height x width`` image."""
@@ -209,7 +209,7 @@ class Occlusion(PerturbationMethod):
             fills = np.full((len(a),) + (1,) * (a.ndim - 1), self.fill_value, np.float32)
 
         values = np.empty(len(a) * per_input, dtype=np.float64)
-        for start, stop in _row_slices(len(values), ctx.batch_size):
+        for start, stop in row_slices(len(values), ctx.batch_size):
             index = np.arange(start, stop)
             inputs = index // per_input
             rows = a[inputs].copy()
@@ -236,7 +236,7 @@ class Occlusion(PerturbationMethod):
         return _spread(values, starts, patch, tuple(a.shape[axis] for axis in axes))
 
 
-def _input_list(inputs):
+def input_list(inputs):
     if inputs is None:
         return None
     if isinstance(inputs, (str, int, np.integer)):

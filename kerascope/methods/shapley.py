@@ -28,7 +28,7 @@ import numpy as np
 
 from kerascope.methods.ablation import (
     FeatureMaskMethod,
-    _in_order,
+    in_order,
     check_feature_count,
     coalition_scores,
     spread,
@@ -162,4 +162,4 @@ class KernelSHAP(FeatureMaskMethod):
             parts.append(spread(phi.astype(np.float32), columns, sub))
             order.append(rows)
         ctx.record("base_value", base_values.astype(np.float32))
-        return _in_order(parts, order, len(x))
+        return in_order(parts, order, len(x))
