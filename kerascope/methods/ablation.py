@@ -43,14 +43,14 @@ a position share one feature, so this is that feature's value; None keeps it).
 import numpy as np
 
 from kerascope import data
+from kerascope.methods.base import Method
 from kerascope.methods.integrated_gradients import match_references, rows_for
 from kerascope.methods.occlusion import (
     PerturbationMethod,
+    explained_inputs,
     input_list,
     row_slices,
-    explained_inputs,
 )
-from kerascope.methods.base import Method
 from kerascope.validation import check_positive_int
 
 

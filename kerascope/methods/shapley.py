@@ -28,9 +28,9 @@ import numpy as np
 
 from kerascope.methods.ablation import (
     FeatureMaskMethod,
-    in_order,
     check_feature_count,
     coalition_scores,
+    in_order,
     spread,
     take_rows,
 )
