@@ -5,7 +5,7 @@ against the bare framework's minimal batched passes over the same rows, at the s
 rows per call (``raw.py``): the input gradient of the 16 images (vanilla gradients,
 Gradients*Inputs), of their 20 noisy copies each (SmoothGrad, 320 rows), of their
 50 path points each (Integrated Gradients, 800 rows); for the issue-4 methods found
-in ``kerascope.methods.REGISTRY``, the passes listed in ``EXTRA`` below. The ratio
+registered in ``kerascope.methods``, the passes listed in ``EXTRA`` below. The ratio
 ours / raw is the overhead of everything kerascope does besides those passes
 (target resolution, row expansion, padding, host copies, reductions). Target: <= 1.15.
 
@@ -37,7 +37,7 @@ SAMPLES = 20
 STEPS = 50
 FILTERS_LAST = common.FILTERS[-1]  # Score-CAM: one masked forward pass per channel
 
-# Issue-4 methods, benchmarked when kerascope.methods.REGISTRY has them:
+# Issue-4 methods, benchmarked when they are registered:
 # name -> (options, raw passes). Raw passes are (kind, rows per image) pairs:
 #   "input"  : input gradients (guided/deconvnet ReLUs cost what plain ReLUs cost),
 #   "layer"  : forward to conv4, forward+backward of the head, d score / d conv4,
@@ -67,9 +67,7 @@ def needs_outputs_pass(name):
     run one forward pass of the inputs for the outputs they return: one forward row
     per image belongs to the raw cost of the method as kerascope defines it.
     """
-    factory = methods_lib.REGISTRY[name]
-    cls = factory if isinstance(factory, type) else type(factory())
-    return not getattr(cls, "evaluates_inputs", True)
+    return not methods_lib.lookup(name).evaluates_inputs
 
 
 def specs(x, targets, only=None):
@@ -91,7 +89,7 @@ def specs(x, targets, only=None):
          [("input", path, np.repeat(targets, STEPS))], (100, 64)),
     ]
     for name, (options, passes) in EXTRA.items():
-        if name not in methods_lib.REGISTRY:
+        if name not in methods_lib.names():
             continue
         raw_passes, expanded = [], 1
         for kind, per in passes:
@@ -148,7 +146,7 @@ def main(argv=None):
             # A fresh method instance per call, passed as an instance: options such as
             # IG's ``method=`` collide with ``kerascope.explain(method, ...)``.
             ours = lambda: kerascope.explain(  # noqa: E731
-                methods_lib.REGISTRY[name](**options), model, x, targets, batch_size=batch)
+                methods_lib.get(name, **options), model, x, targets, batch_size=batch)
 
             def base():
                 for kind, raw_rows, raw_targets in raw_passes:
@@ -175,12 +173,12 @@ def main(argv=None):
     print(common.table(
         ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "spread", "cpu ratio",
          "rounds"), rows))
-    missing = [n for n in EXTRA if n not in methods_lib.REGISTRY]
+    missing = [n for n in EXTRA if n not in methods_lib.names()]
     if missing:
-        print(f"\n# not in kerascope.methods.REGISTRY (skipped): {', '.join(missing)}")
-    benched = {methods_lib.REGISTRY[s[1]] for s in specs(x, targets)}
-    unbenched = sorted(k for k, v in methods_lib.REGISTRY.items()
-                       if v not in benched and not k.endswith("grad"))
+        print(f"\n# not registered in kerascope.methods (skipped): {', '.join(missing)}")
+    benched = {s[1] for s in specs(x, targets)}
+    unbenched = sorted(n for n in methods_lib.names()
+                       if n not in benched and not n.endswith("grad"))
     if unbenched:
         print(f"# registered but without a raw spec here: {', '.join(unbenched)}")
     print(f"# backend {keras.backend.backend()}: ms are wall-time medians (absolute times are "

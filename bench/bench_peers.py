@@ -131,7 +131,7 @@ def cases(model, x, targets, te, tkv, raw_input, raw_layer):
             "tf-keras-vis": lambda: saliency(score, x, smooth_samples=SAMPLES,
                                              smooth_noise=NOISE),
         }, lambda: raw_input(noisy, np.repeat(targets, SAMPLES), 80)))
-        if "grad_cam" in kerascope.methods.REGISTRY:
+        if "grad_cam" in kerascope.methods.names():
             out.append(("grad-cam [tf-keras-vis API]", 16, {
                 "kerascope": lambda: kerascope.explain(
                     "grad_cam", model, x, targets, batch_size=16,

@@ -18,40 +18,29 @@ _default_backend.choose()
 from kerascope import filters, methods  # noqa: E402
 from kerascope import feature_visualization  # noqa: E402  (visualize, objectives)
 from kerascope import callbacks, core  # noqa: E402  (tf-explain's kerascope.callbacks.X)
-from kerascope.explain import (
-    explain,
-    gradients,
-    gradients_inputs,
-    integrated_gradients,
-    smoothgrad,
-)
-from kerascope.explain import (
-    eigen_cam,
-    grad_cam,
-    grad_cam_plus_plus,
-    hires_cam,
-    layer_cam,
-    score_cam,
-    xgrad_cam,
-)
-from kerascope.explain import (
-    deconvnet,
-    guided_backprop,
-    guided_grad_cam,
-    guided_smoothgrad,
-    occlusion,
-    rise,
-)
+from kerascope.explain import explain  # noqa: E402
 from kerascope.activations import activations  # noqa: E402  (the function, not the module)
 from kerascope.targets import PREDICTED, TopK, top_k
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "explain", "gradients", "gradients_inputs", "smoothgrad", "integrated_gradients",
-    "top_k", "TopK", "PREDICTED", "filters", "methods", "__version__",
-    "grad_cam", "grad_cam_plus_plus", "score_cam", "layer_cam", "xgrad_cam", "hires_cam",
-    "eigen_cam",
-    "guided_backprop", "deconvnet", "guided_smoothgrad", "guided_grad_cam", "occlusion",
-    "rise", "activations", "callbacks", "core", "feature_visualization",
+    "explain", "top_k", "TopK", "PREDICTED", "filters", "methods", "__version__",
+    "activations", "callbacks", "core", "feature_visualization",
+    *methods.names(),
 ]
+
+
+def __getattr__(name):
+    """``kerascope.<method name>``: the shortcut of every registered method (and alias),
+    ``(model, x, targets=None, **options) -> (outputs, maps)``."""
+    from kerascope.explain import shortcut
+
+    try:
+        return shortcut(name)
+    except ValueError:
+        raise AttributeError(f"module 'kerascope' has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted(set(globals()) | set(methods.names()))

@@ -4,9 +4,14 @@
 (the shape of keras-explainable's API). ``x`` is an array, a backend tensor or an
 iterable of batches; ``targets`` as in ``kerascope.targets``; ``batch_size`` bounds
 the rows sent to the device at once, noisy copies and path points included.
+
+Every registered method also has a shortcut ``kerascope.<name>(model, x, targets,
+**options) -> (outputs, maps)``, derived from the registry by ``shortcut``.
 """
 
-from kerascope import methods as methods_lib
+import functools
+
+from kerascope.methods import driver, registry
 
 
 def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
@@ -14,8 +19,8 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
 
     Args:
-        method: a ``Method`` instance or class, a name (``"vanilla_gradients"``,
-            ``"smoothgrad"``, ...) or a ``kerascope.methods`` function.
+        method: a registered name (``"vanilla_gradients"``, ``"smoothgrad"``, ...;
+            ``kerascope methods`` lists them), a ``Method`` class or instance.
         model: a Keras model (Sequential, Functional, nested or subclassed).
         x: inputs: numpy array, backend tensor, or iterable of batches.
         targets: class index, per-sample indices ``(N,)`` or ``(N, K)``,
@@ -30,97 +35,35 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
         **method_options: options of the method (``num_samples``, ``n_steps``...).
 
     Returns:
-        ``outputs``: float32 model outputs per input; ``maps``: float32 maps,
-        ``(N, ...)`` for one target per input or ``(N, K, ...)`` for K.
+        An ``Explanation``, a pair ``(outputs, maps)``: float32 model outputs per
+        input and float32 maps, ``(N, ...)`` for one target per input or
+        ``(N, K, ...)`` for K; its ``extras`` dict holds per-call results besides
+        the maps (``"convergence_delta"`` of Integrated Gradients).
     """
-    method = methods_lib.get(method, **method_options)
-    outputs, maps = method.explain(model, x, targets, batch_size=batch_size,
-                                   output_index=output_index, use_logits=use_logits)
+    method = registry.get(method, **method_options)
+    result = driver.run(method, model, x, targets, batch_size=batch_size,
+                        output_index=output_index, use_logits=use_logits)
     if postprocessing is not None:
-        maps = postprocessing(maps)
-    return outputs, maps
+        result = driver.Explanation(result.outputs, postprocessing(result.maps), result.extras)
+    return result
 
 
-def gradients(model, x, targets=None, **options):
-    """Vanilla gradients (saliency); returns ``(outputs, maps)``."""
-    return explain("vanilla_gradients", model, x, targets, **options)
+@functools.lru_cache(maxsize=None)
+def _shortcut(name, cls):
+    def shortcut(model, x, targets=None, **options):
+        return explain(name, model, x, targets, **options)
+
+    shortcut.__name__ = shortcut.__qualname__ = name
+    shortcut.__module__ = "kerascope"
+    shortcut.__doc__ = (
+        f"{cls.summary} ({cls.paper}).\n\n"
+        f"``kerascope.explain({name!r}, model, x, targets, **options)``: returns "
+        f"``(outputs, maps)``. Options: see ``{cls.__module__}.{cls.__qualname__}``."
+    )
+    return shortcut
 
 
-def gradients_inputs(model, x, targets=None, **options):
-    """Gradients * Inputs; returns ``(outputs, maps)``."""
-    return explain("gradients_inputs", model, x, targets, **options)
-
-
-def smoothgrad(model, x, targets=None, **options):
-    """SmoothGrad (``variant="vargrad"``/``"squaregrad"`` too); returns ``(outputs, maps)``."""
-    return explain("smoothgrad", model, x, targets, **options)
-
-
-def integrated_gradients(model, x, targets=None, **options):
-    """Integrated Gradients; returns ``(outputs, maps)``."""
-    return explain("integrated_gradients", model, x, targets, **options)
-
-
-def grad_cam(model, x, targets=None, **options):
-    """Grad-CAM (paper: mean-gradient weights, ReLU, upsampled); returns ``(outputs, maps)``."""
-    return explain("grad_cam", model, x, targets, **options)
-
-
-def grad_cam_plus_plus(model, x, targets=None, **options):
-    """Grad-CAM++ (Eq. 19); returns ``(outputs, maps)``."""
-    return explain("grad_cam_plus_plus", model, x, targets, **options)
-
-
-def score_cam(model, x, targets=None, **options):
-    """Score-CAM (masked forward passes, batched); returns ``(outputs, maps)``."""
-    return explain("score_cam", model, x, targets, **options)
-
-
-def layer_cam(model, x, targets=None, **options):
-    """Layer-CAM; returns ``(outputs, maps)``."""
-    return explain("layer_cam", model, x, targets, **options)
-
-
-def xgrad_cam(model, x, targets=None, **options):
-    """XGrad-CAM; returns ``(outputs, maps)``."""
-    return explain("xgrad_cam", model, x, targets, **options)
-
-
-def hires_cam(model, x, targets=None, **options):
-    """HiResCAM; returns ``(outputs, maps)``."""
-    return explain("hires_cam", model, x, targets, **options)
-
-
-def eigen_cam(model, x, targets=None, **options):
-    """Eigen-CAM (class independent); returns ``(outputs, maps)``."""
-    return explain("eigen_cam", model, x, targets, **options)
-
-
-def guided_backprop(model, x, targets=None, **options):
-    """Guided backpropagation; returns ``(outputs, maps)``."""
-    return explain("guided_backprop", model, x, targets, **options)
-
-
-def deconvnet(model, x, targets=None, **options):
-    """Deconvnet; returns ``(outputs, maps)``."""
-    return explain("deconvnet", model, x, targets, **options)
-
-
-def guided_smoothgrad(model, x, targets=None, **options):
-    """SmoothGrad of guided-backpropagation gradients; returns ``(outputs, maps)``."""
-    return explain("guided_smoothgrad", model, x, targets, **options)
-
-
-def guided_grad_cam(model, x, targets=None, **options):
-    """Guided Grad-CAM (guided backprop times upsampled Grad-CAM); returns ``(outputs, maps)``."""
-    return explain("guided_grad_cam", model, x, targets, **options)
-
-
-def occlusion(model, x, targets=None, **options):
-    """Occlusion sensitivity (probabilities by default, as tf-explain); returns ``(outputs, maps)``."""
-    return explain("occlusion", model, x, targets, **options)
-
-
-def rise(model, x, targets=None, **options):
-    """RISE (probabilities by default, as the paper); returns ``(outputs, maps)``."""
-    return explain("rise", model, x, targets, **options)
+def shortcut(name):
+    """The public function ``kerascope.<name>`` of a registered method (or alias)."""
+    cls = registry.lookup(name)
+    return _shortcut(name, cls)

@@ -3,8 +3,9 @@
 Methods expand their inputs into rows (noisy copies, path points, masked images)
 and hand them to a ``PassRunner``; it feeds them to the backend in batches of at
 most ``batch_size`` rows and returns numpy arrays. On JAX, where every new shape is a
-new XLA compilation, a short final batch is padded (its last row repeated) to the
-fixed size; TensorFlow relaxes its traced shapes itself and PyTorch never compiles.
+new XLA compilation, a short batch is padded (its last row repeated) to a size
+already compiled or to the next power of two; TensorFlow relaxes its traced shapes
+itself and PyTorch never compiles.
 """
 
 import numpy as np
@@ -27,19 +28,17 @@ class PassRunner:
     """
 
     def __init__(self, view, score, batch_size=32, dtype="float32"):
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
         self.view = view
         self.score = score
         self.batch_size = int(batch_size)
         self.dtype = dtype
-        self._compiled_rows = None
+        self._compiled_sizes = set()
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
-                  layers=(), relu_override=None):
+                  layers=(), rules=()):
         view = ModelView(model, output_index=output_index, use_logits=use_logits,
-                         layers=layers, relu_override=relu_override)
+                         layers=layers, rules=rules)
         return cls(view, score, batch_size=batch_size)
 
     def backprop(self, x, targets, wrt_inputs=True):
@@ -58,24 +57,31 @@ class PassRunner:
         n = len(x)
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
-        if self._compiled_rows is None:
-            self._compiled_rows = min(self.batch_size, n)
-        size = self._compiled_rows
         pad = backend.pads_batches()
         pieces = []
-        for start in range(0, n, size):
-            stop = min(start + size, n)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
             xb, tb = x[start:stop], targets[start:stop]
-            if pad and stop - start < size:
-                pad = size - (stop - start)
-                xb = np.concatenate([xb, np.repeat(xb[-1:], pad, axis=0)])
-                tb = np.concatenate([tb, np.repeat(tb[-1:], pad, axis=0)])
+            if pad:
+                extra = self._padded_rows(stop - start) - (stop - start)
+                if extra:
+                    xb = np.concatenate([xb, np.repeat(xb[-1:], extra, axis=0)])
+                    tb = np.concatenate([tb, np.repeat(tb[-1:], extra, axis=0)])
             result = fn(
                 keras.ops.convert_to_tensor(np.asarray(xb), dtype=self.dtype),
                 keras.ops.convert_to_tensor(np.asarray(tb, dtype=np.int32)),
             )
             pieces.append((stop - start, _to_numpy(result)))
         return _concat(pieces)
+
+    def _padded_rows(self, rows):
+        """Rows a chunk of ``rows`` is padded to on JAX (each size is one compilation):
+        the smallest size already compiled that fits, else the next power of two (at
+        most ``batch_size``). A short first call never caps later, larger ones."""
+        fitting = [size for size in self._compiled_sizes if size >= rows]
+        size = min(fitting) if fitting else min(self.batch_size, 1 << (rows - 1).bit_length())
+        self._compiled_sizes.add(size)
+        return size
 
 
 def _to_numpy(result):

@@ -136,7 +136,8 @@ class ModelView:
             ``keras.ops.custom_gradient`` guided ReLU.
     """
 
-    def __init__(self, model, output_index=0, use_logits=True, layers=(), relu_override=None):
+    def __init__(self, model, output_index=0, use_logits=True, layers=(), rules=()):
+        relu_override = rules[0] if rules else None  # TEMPORARY until layer rules land
         if not isinstance(model, keras.Model):
             raise ValueError(
                 f"model: expected a keras.Model, got {type(model).__name__}."

@@ -20,6 +20,15 @@ def model_input_shape(model):
     return None
 
 
+def check_model(model, name="model"):
+    """``model`` if it is a ``keras.Model``; ValueError naming what it is otherwise."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{name}: expected a keras.Model, got {type(model).__name__}.")
+    return model
+
+
 def check_inputs(x, model, name="x"):
     """Validate one batch of inputs for ``model``; return it as float32 numpy."""
     x = np.asarray(x)
@@ -49,9 +58,14 @@ def check_inputs(x, model, name="x"):
     return x
 
 
-def check_positive_int(value, name):
+def check_positive_int(value, name, allow_none=False):
+    """``int(value)`` for a positive int (bools refused); None too with ``allow_none``.
+    The one positive-int check of the package."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}.")
+        expected = "a positive int or None" if allow_none else "a positive int"
+        raise ValueError(f"{name}: expected {expected}, got {value!r}.")
     return int(value)
 
 

@@ -29,6 +29,7 @@ from kerascope.callbacks.guided_backprop import (
     GuidedGradCAMCallback,
 )
 from kerascope.callbacks.integrated_gradients import IntegratedGradientsCallback
+from kerascope.callbacks.method import MethodCallback
 from kerascope.callbacks.occlusion_sensitivity import OcclusionSensitivityCallback
 from kerascope.callbacks.smoothgrad import SmoothGradCallback
 from kerascope.callbacks.vanilla_gradients import VanillaGradientsCallback
@@ -38,6 +39,7 @@ GradCAMcallback = GradCAMCallback
 
 __all__ = [
     "ExplanationCallback",
+    "MethodCallback",
     "VanillaGradientsCallback",
     "GradientsInputsCallback",
     "SmoothGradCallback",

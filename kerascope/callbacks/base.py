@@ -24,17 +24,9 @@ import keras
 import numpy as np
 
 from kerascope.core.base import validation_images
+from kerascope.validation import check_positive_int
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S.%f"
-
-
-def _positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        expected = "a positive int or None" if allow_none else "a positive int"
-        raise ValueError(f"{name}: expected {expected}, got {value!r}.")
-    return int(value)
 
 
 def _class_indices(class_index):
@@ -91,9 +83,9 @@ class ExplanationCallback(keras.callbacks.Callback):
                 "validation_data: expected (images, labels) with at least one image, got "
                 f"images of shape {np.shape(images)}."
             )
-        self.every_n_epochs = _positive_int(every_n_epochs, "every_n_epochs")
-        self.max_images = _positive_int(max_images, "max_images", allow_none=True)
-        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
+        self.max_images = check_positive_int(max_images, "max_images", allow_none=True)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.validation_data = validation_data
         self.images = np.asarray(images)[: self.max_images]
         if class_index is not None:

@@ -7,14 +7,13 @@ coloured and blended over its image (``image_weight``) as ``GradCAMCallback`` do
 the overlays are tiled in one RGB grid.
 """
 
-import numpy as np
-
 from kerascope.callbacks.base import ExplanationCallback
 
 
 class CAMCallback(ExplanationCallback):
-    """Base of the CAM-family callbacks: ``method_class`` names the class in
-    ``kerascope.methods.cam``; ``**method_options`` go to its constructor."""
+    """Base of the CAM-family callbacks: ``method_class`` names the registered method;
+    ``**method_options`` go to its constructor. Rendered by
+    ``kerascope.core.method_explainer.MethodExplainer``."""
 
     method_class = None
 
@@ -23,28 +22,25 @@ class CAMCallback(ExplanationCallback):
                  strict=False, batch_size=32, **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
+        from kerascope.core.method_explainer import MethodExplainer
+
         self.layer_name = layer_name
         self.colormap = colormap
         self.image_weight = image_weight
         self.method_options = method_options
-        from kerascope.methods import cam
-
-        self.method = getattr(cam, self.method_class)(layer_name=layer_name, **method_options)
+        self.explainer = MethodExplainer(self.method_class, layer_name=layer_name,
+                                         **method_options)
+        self.method = self.explainer.method
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.utils.display import grid_display, heatmap_display
-
-        _, maps = self.method.explain(model, images, class_index, batch_size=self.batch_size)
-        return grid_display(np.stack([
-            heatmap_display(heat, image, self.colormap, self.image_weight)
-            for heat, image in zip(maps, images)
-        ]))
+        return self.explainer.explain((images, None), model, class_index, self.colormap,
+                                      self.image_weight, batch_size=self.batch_size)
 
 
 class GradCAMPlusPlusCallback(CAMCallback):
     """Grad-CAM++ overlays (Chattopadhay et al. 2018), tag ``Grad CAM++``."""
 
-    method_class = "GradCAMPlusPlus"
+    method_class = "grad_cam_plus_plus"
     method_dir = "grad_cam_plus_plus"
     tag = "Grad CAM++"
 
@@ -52,7 +48,7 @@ class GradCAMPlusPlusCallback(CAMCallback):
 class XGradCAMCallback(CAMCallback):
     """XGrad-CAM overlays (Fu et al. 2020), tag ``XGrad CAM``."""
 
-    method_class = "XGradCAM"
+    method_class = "xgrad_cam"
     method_dir = "xgrad_cam"
     tag = "XGrad CAM"
 
@@ -60,7 +56,7 @@ class XGradCAMCallback(CAMCallback):
 class HiResCAMCallback(CAMCallback):
     """HiResCAM overlays (Draelos & Carin 2020), tag ``HiResCAM``."""
 
-    method_class = "HiResCAM"
+    method_class = "hires_cam"
     method_dir = "hires_cam"
     tag = "HiResCAM"
 
@@ -68,7 +64,7 @@ class HiResCAMCallback(CAMCallback):
 class LayerCAMCallback(CAMCallback):
     """Layer-CAM overlays (Jiang et al. 2021), tag ``Layer CAM``."""
 
-    method_class = "LayerCAM"
+    method_class = "layer_cam"
     method_dir = "layer_cam"
     tag = "Layer CAM"
 
@@ -77,7 +73,7 @@ class EigenCAMCallback(CAMCallback):
     """Eigen-CAM overlays (Muhammad & Yeasin 2020), tag ``Eigen CAM``; class independent,
     so ``class_index`` may be None."""
 
-    method_class = "EigenCAM"
+    method_class = "eigen_cam"
     method_dir = "eigen_cam"
     tag = "Eigen CAM"
 
@@ -90,6 +86,6 @@ class ScoreCAMCallback(CAMCallback):
     """Score-CAM overlays (Wang et al. 2020), tag ``Score CAM``: one masked pass per
     channel and image each time (``max_channels`` bounds it)."""
 
-    method_class = "ScoreCAM"
+    method_class = "score_cam"
     method_dir = "score_cam"
     tag = "Score CAM"

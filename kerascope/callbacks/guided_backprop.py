@@ -6,15 +6,13 @@ the model is not changed) are summed over channels and rendered as the gradient
 explainers' grayscale grid.
 """
 
-import numpy as np
-
 from kerascope.callbacks.base import ExplanationCallback
 
 
 class GuidedBackpropCallback(ExplanationCallback):
     """Guided backpropagation grid after epochs, tag ``GuidedBackprop``."""
 
-    method_class = "GuidedBackprop"
+    method_class = "guided_backprop"
     method_dir = "guided_backprop"
     tag = "GuidedBackprop"
 
@@ -22,23 +20,21 @@ class GuidedBackpropCallback(ExplanationCallback):
                  max_images=None, strict=False, batch_size=32, **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
-        self.method_options = method_options
-        from kerascope.methods import guided
+        from kerascope.core.method_explainer import MethodExplainer
 
-        self.method = getattr(guided, self.method_class)(**method_options)
+        self.method_options = method_options
+        self.explainer = MethodExplainer(self.method_class, **method_options)
+        self.method = self.explainer.method
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.utils.display import grid_display
-        from kerascope.utils.image import transform_to_normalized_grayscale
-
-        _, maps = self.method.explain(model, images, class_index, batch_size=self.batch_size)
-        return grid_display(transform_to_normalized_grayscale(np.abs(maps)))
+        return self.explainer.explain((images, None), model, class_index,
+                                      batch_size=self.batch_size)
 
 
 class DeconvnetCallback(GuidedBackpropCallback):
     """Deconvnet grid after epochs, tag ``Deconvnet``."""
 
-    method_class = "Deconvnet"
+    method_class = "deconvnet"
     method_dir = "deconvnet"
     tag = "Deconvnet"
 
@@ -46,7 +42,7 @@ class DeconvnetCallback(GuidedBackpropCallback):
 class GuidedGradCAMCallback(GuidedBackpropCallback):
     """Guided Grad-CAM grid after epochs, tag ``Guided Grad CAM``."""
 
-    method_class = "GuidedGradCAM"
+    method_class = "guided_grad_cam"
     method_dir = "guided_grad_cam"
     tag = "Guided Grad CAM"
 

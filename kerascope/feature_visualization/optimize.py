@@ -33,6 +33,7 @@ from kerascope.feature_visualization.parametrizations import (
     PixelImage,
 )
 from kerascope.surgery import ModelView, channel_axis
+from kerascope.validation import check_positive_int
 
 _OPTIMIZERS = ("sgd", "adam")
 _NORMALIZATIONS = (None, "l2", "rms")
@@ -127,7 +128,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             "objectives: expected an Objective or a non-empty list of Objectives "
             "(e.g. objectives.channel('conv', 0))."
         )
-    _check_positive_int("steps", steps)
+    check_positive_int(steps, "steps")
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}.")
     if optimizer not in _OPTIMIZERS:
@@ -228,11 +229,6 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
 def _private(objective, model):
     """A copy of ``objective`` with its own terms, bound to ``model``'s layers."""
     return Objective([(w, copy.copy(t)) for w, t in objective.terms]).resolve(model)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}.")
 
 
 def _image_shape(model, image_shape, axis):

@@ -1,18 +1,21 @@
-"""The shared base of attribution methods and the batched driver that runs them.
+"""The base of attribution methods and the per-call ``Context`` handed to them.
 
-A method is a small class holding its options and implementing ``attribute``:
-given a ``PassRunner``, rows of inputs (one row per input and target) and their
-targets, it returns one map per row. ``Method.explain`` does the rest for every
-method alike: it walks arrays or streams of batches, bounds the rows sent to the
-device by ``batch_size`` (SmoothGrad's noisy copies and IG's path points included),
-resolves targets, validates input, and returns ``(outputs, maps)``.
+A method is a small class holding its *options* (never per-call state) and
+implementing ``attribute(ctx, x, row_targets)``: given the call's ``Context``, rows
+of inputs (one row per input and target) and their targets, it returns one map per
+row. Defining ``name`` on a subclass registers it (``kerascope.methods.registry``);
+the driver (``kerascope.methods.driver``) does everything else alike for every
+method: it walks arrays or streams of batches, bounds the rows sent to the device
+by ``batch_size``, resolves and validates targets once, builds the context, and
+returns ``(outputs, maps)``.
 """
 
 import numpy as np
 
-from kerascope import data, surgery, targets as targets_lib
+from kerascope import surgery
+from kerascope import targets as targets_lib
+from kerascope.methods import registry
 from kerascope.runner import PassRunner
-from kerascope.validation import check_inputs, check_positive_int
 
 CHANNEL_REDUCTIONS = ("sum", "mean", "abs_sum", "abs_mean", "max_abs", "square_sum", None)
 
@@ -41,106 +44,190 @@ def reduce_channels(maps, how, axis):
 class Method:
     """Base class of attribution methods.
 
-    Subclasses set ``name``, ``channel_reduction`` (the default reduction of their
-    input-space maps), ``evaluates_inputs`` (True when the rows they differentiate
-    are the inputs themselves, so targets such as ``"predicted"`` resolve inside
-    the same pass) and implement ``attribute`` and ``rows_per_input``.
+    Class attributes (the registry and ``kerascope methods`` read them):
+
+    * ``name``: registry name (a Python identifier); defining it registers the class.
+    * ``aliases``: other accepted names.
+    * ``family``, ``summary`` (one line), ``paper`` (authors, year, arXiv id).
+    * ``signed``: the maps carry a sign (drawn with a diverging colormap).
+    * ``channel_reduction``: default reduction of input-space maps.
+    * ``evaluates_inputs``: True when ``attribute`` differentiates the input rows
+      themselves, so rank targets (``"predicted"``, top-k) resolve inside that pass;
+      False (perturbation methods) gets explicit unit targets after a forward pass.
+    * ``default_use_logits``: explain the score before a final softmax/sigmoid.
+
+    Hooks: ``rows_per_input()``, ``layers(model, sample)`` (layers to capture,
+    resolved once per call), ``rules()`` (``kerascope.rules`` applied during the
+    pass), ``attribute(ctx, x, row_targets)`` and ``postprocess(maps, x, ctx)``.
     """
 
-    name = "method"
+    name = None
+    aliases = ()
+    family = "other"
+    summary = ""
+    paper = ""
+    signed = False
     channel_reduction = None
     evaluates_inputs = False
-    captured_layers = ()
     default_use_logits = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and cls.__dict__["name"] is not None:
+            registry.register(cls)
 
     def rows_per_input(self):
         """How many model rows one (input, target) pair expands into."""
         return 1
 
-    def attribute(self, runner, x, row_targets):
-        """Maps for rows ``x`` (one per input and target) and their targets.
+    def layers(self, model, sample):
+        """Layers whose outputs (and gradients) the passes capture; ``sample`` is one
+        validated input (batch of one), for methods that find a layer by running it."""
+        return ()
 
-        Returns ``(maps, passes)`` where ``passes`` holds the outputs/scores/units
-        of ``x`` itself when the method evaluated it, else None.
+    def rules(self):
+        """Layer rules (``kerascope.rules``) applied while this method's passes run."""
+        return ()
+
+    def attribute(self, ctx, x, row_targets):
+        """Maps for rows ``x`` (one per input and target) and their int32 targets.
+
+        Returns the maps, or ``(maps, passes)`` where ``passes`` holds the outputs of
+        ``x`` itself when the method evaluated it.
         """
         raise NotImplementedError
 
-    def relu_override(self):
-        """A function replacing every ReLU in the pass (guided methods), or None."""
-        return None
-
-    def postprocess(self, maps, x, model):
-        """Turn per-row method maps into the maps returned (channel reduction)."""
+    def postprocess(self, maps, x, ctx):
+        """Turn per-row maps into the maps returned (channel reduction)."""
         if maps.ndim == x.ndim and maps.ndim >= 3:
-            return reduce_channels(maps, self.channel_reduction, surgery.channel_axis(model))
+            return reduce_channels(maps, self.channel_reduction, ctx.channel_axis)
         return maps
+
+    def explain(self, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
+        """Run this method through the driver; see ``kerascope.explain``."""
+        from kerascope.methods.driver import run
+
+        return run(self, model, x, targets, batch_size=batch_size,
+                   output_index=output_index, use_logits=use_logits)
 
     def __repr__(self):
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({options})"
 
-    def explain(self, model, x, targets=None, batch_size=32, output_index=0,
-                use_logits=None):
-        """Run this method over ``x``; return ``(outputs, maps)`` as float32 arrays.
 
-        ``use_logits``: score before a final softmax/sigmoid; None means the
-        method's ``default_use_logits`` (True for gradients, False for occlusion).
+class Context:
+    """Everything one explanation call knows, handed to ``Method.attribute``.
 
-        ``outputs``: the model's outputs for each input, shape ``(N, ...)``.
-        ``maps``: ``(N, ...)`` for one target per input, ``(N, K, ...)`` for K.
+    Attributes:
+        model: the user's Keras model (never changed).
+        view: the ``surgery.ModelView`` of this method's passes.
+        targets: the resolved ``kerascope.targets.Targets``.
+        score: the ``Score`` the row targets are read with (a rank score when the
+            method evaluates its inputs, explicit units otherwise).
+        channel_axis: -1 (channels last) or 1.
+        layers: the captured ``Layer`` objects, in the order of the method's ``layers``.
+        batch_size: rows per device call.
+        output_index, use_logits: which output, and whether scores are pre-activation.
+        state: a dict for the method's per-call scratch values.
+        extras: per-call results besides the maps (e.g. IG's convergence delta),
+            returned as ``Explanation.extras``.
+
+    Methods: ``backprop`` and ``forward`` (batched passes of ``view``), ``runner``
+    (passes of another view of the same model: other score, layers or rules),
+    ``run`` (another registered method on the same rows and targets), ``unit_score``
+    and ``rng``.
+    """
+
+    def __init__(self, model, targets, score, *, batch_size, output_index, use_logits,
+                 layers=(), rules=(), channel_axis=None):
+        self.model = model
+        self.targets = targets
+        self.score = score
+        self.batch_size = batch_size
+        self.output_index = output_index
+        self.use_logits = use_logits
+        self.rules = tuple(rules)
+        self.channel_axis = surgery.channel_axis(model) if channel_axis is None else channel_axis
+        self.view = surgery.ModelView(model, output_index=output_index, use_logits=use_logits,
+                                      layers=layers, rules=self.rules)
+        self.layers = self.view.layers
+        self.state = {}
+        self.extras = {}
+        self._runner = PassRunner(self.view, score, batch_size=batch_size)
+        self._runners = {}
+        self._children = {}
+
+    # -- passes ---------------------------------------------------------------------
+    def backprop(self, x, row_targets, wrt_inputs=True):
+        """Outputs, scores, units and gradients for rows ``x`` (numpy ``Passes``)."""
+        return self._runner.backprop(x, row_targets, wrt_inputs=wrt_inputs)
+
+    def forward(self, x, row_targets=None):
+        """Outputs, scores, units and captured layer outputs for rows ``x``, no gradients."""
+        return self._runner.forward(x, row_targets)
+
+    def runner(self, score=None, use_logits=None, layers=(), rules=()):
+        """A ``PassRunner`` over another view of the same model (cached for the call)."""
+        score = self.score if score is None else score
+        use_logits = self.use_logits if use_logits is None else use_logits
+        key = (score.key, use_logits, tuple(map(id, layers)), tuple(map(id, rules)))
+        runner = self._runners.get(key)
+        if runner is None:
+            view = surgery.ModelView(self.model, output_index=self.output_index,
+                                     use_logits=use_logits, layers=layers, rules=rules)
+            runner = self._runners[key] = PassRunner(view, score, batch_size=self.batch_size)
+        return runner
+
+    @property
+    def unit_score(self):
+        """The score of explicit units (what rank targets become after a forward pass)."""
+        return passes_score(self.targets)
+
+    # -- composition ------------------------------------------------------------------
+    def run(self, method, x, row_targets, postprocess=True, with_passes=False):
+        """Maps of another method (name, class or instance) on the same rows and targets.
+
+        Nothing is resolved again: the sub-method gets a context over the same model,
+        targets, score and batch size, with its own captured layers and rules. With
+        ``postprocess=False`` its per-row maps come back before channel reduction;
+        ``with_passes=True`` returns ``(maps, passes)`` (passes may be None).
         """
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if use_logits is None:
-            use_logits = self.default_use_logits
-        n_total = data.num_samples(x)
-        resolved = targets_lib.resolve(targets, n_total, _known_units(model, output_index))
-        per_input = resolved.per_input
-        # Inputs per attribute() call, so that its expanded rows fit in batch_size;
-        # methods that need a separate forward pass (outputs, target units) run it
-        # over up to batch_size rows at once, then attribute sub-chunks of it.
-        chunk = max(1, batch_size // (per_input * self.rows_per_input()))
-        outer = chunk if self.evaluates_inputs else max(chunk, batch_size // per_input)
-        relu = self.relu_override()
-        main = PassRunner.for_model(
-            model, resolved.score(), batch_size=batch_size, output_index=output_index,
-            use_logits=use_logits, layers=self.captured_layers, relu_override=relu,
-        )
-        by_unit = None
-        outputs, maps = [], []
-        seen = 0
-        for batch in data.iterate(x, outer):
-            batch = check_inputs(batch, model)
-            n = len(batch)
-            rows = np.repeat(batch, per_input, axis=0) if per_input > 1 else batch
-            row_targets = resolved.rows(seen, seen + n)
-            if self.evaluates_inputs:
-                batch_maps, passes = self.attribute(main, rows, row_targets)
-            else:
-                passes = main.forward(rows, row_targets)
-                if by_unit is None:
-                    by_unit = PassRunner(
-                        surgery.ModelView(model, output_index=output_index,
-                                          use_logits=use_logits,
-                                          layers=self.captured_layers,
-                                          relu_override=relu),
-                        passes_score(resolved), batch_size=batch_size,
-                    )
-                units = passes.units.astype(np.int32)
-                step = chunk * per_input
-                batch_maps = np.concatenate([
-                    self.attribute(by_unit, rows[i:i + step], units[i:i + step])[0]
-                    for i in range(0, len(rows), step)
-                ])
-            _check_units(resolved, passes.outputs)
-            seen += n
-            outputs.append(passes.outputs[::per_input])
-            maps.append(self.postprocess(np.asarray(batch_maps, dtype=np.float32), rows, model))
-        if not maps:
-            raise ValueError("x: empty input; expected at least one sample.")
-        maps = np.concatenate(maps).astype(np.float32, copy=False)
-        if resolved.stacked:
-            maps = maps.reshape((-1, per_input) + maps.shape[1:])
-        return np.concatenate(outputs).astype(np.float32, copy=False), maps
+        method = registry.get(method)
+        child = self._children.get(id(method))
+        if child is None:
+            score = self.score
+            if not method.evaluates_inputs:
+                score = self.unit_score
+            child = Context(
+                self.model, self.targets, score, batch_size=self.batch_size,
+                output_index=self.output_index, use_logits=self.use_logits,
+                layers=method.layers(self.model, x[:1]), rules=method.rules(),
+                channel_axis=self.channel_axis,
+            )
+            self._children[id(method)] = (method, child)
+        else:
+            child = child[1]
+        if not method.evaluates_inputs and child.score is not self.score:
+            row_targets = self.forward(x, row_targets).units.astype(np.int32)
+        result = method.attribute(child, x, row_targets)
+        maps, passes = result if isinstance(result, tuple) else (result, None)
+        maps = np.asarray(maps, dtype=np.float32)
+        if postprocess:
+            maps = method.postprocess(maps, x, child)
+        return (maps, passes) if with_passes else maps
+
+    # -- per-call helpers -------------------------------------------------------------
+    def rng(self, seed):
+        """This call's numpy Generator for ``seed`` (the same seed gives the same draws
+        on every call; None draws fresh entropy)."""
+        key = ("rng", seed)
+        if key not in self.state:
+            self.state[key] = np.random.default_rng(seed)
+        return self.state[key]
+
+    def record(self, key, values):
+        """Append per-row ``values`` to ``extras[key]`` (concatenated by the driver)."""
+        self.extras.setdefault(key, []).append(np.asarray(values))
 
 
 def passes_score(resolved):
@@ -148,32 +235,3 @@ def passes_score(resolved):
     if resolved.kind == "callable":
         return resolved.score()
     return targets_lib.UnitScore(rank=False)
-
-
-def _known_units(model, output_index):
-    try:
-        outputs = model.outputs
-    except (AttributeError, ValueError):
-        return None
-    if not outputs:
-        return None
-    try:
-        shape = outputs[output_index if isinstance(output_index, int) else 0].shape
-    except (IndexError, TypeError):
-        return None
-    units = shape[-1] if len(shape) > 1 else 1
-    return int(units) if units is not None else None
-
-
-def _check_units(resolved, outputs):
-    """Range-check explicit class indices once the output width is known."""
-    if resolved.kind != "index" or outputs is None:
-        return
-    units = outputs.shape[-1] if outputs.ndim > 1 else 1
-    values = [resolved.constant] if resolved.constant is not None else resolved.values
-    top = int(np.max(values))
-    if top >= units:
-        raise ValueError(
-            f"class_index: {top} is out of range for a model output with {units} units "
-            f"(valid: 0..{units - 1})."
-        )

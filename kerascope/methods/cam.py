@@ -27,7 +27,8 @@ returns the raw low-resolution map. ``relu=False`` keeps the signed map.
   ``(Z, K)`` matrix ``M``, ``M = U S V^T``, ``L = M v_1`` (projection on the first
   right singular vector); ``center=True`` subtracts the per-channel mean first
   (PCA, as pytorch-grad-cam). The SVD sign is arbitrary: it is fixed so that
-  ``sum L >= 0``. Class independent, no gradients.
+  ``sum L >= 0``, or, centred (where ``sum L = 0``), so that ``L`` correlates
+  positively with the activation energy ``sum_k A^k``. Class independent.
 * Score-CAM (Wang et al. 2020, arXiv:1910.01279): each channel ``A^k`` upsampled
   to the input and min-max normalised to ``[0, 1]`` (``H^k``, 0 for a constant
   channel) masks the input; ``s_k = S_c(x * H^k)``, ``L = ReLU(sum_k w_k A^k)`` with
@@ -36,8 +37,10 @@ returns the raw low-resolution map. ``relu=False`` keeps the signed map.
   that softmax), ``"classes"``: ``w_k = softmax over classes of the masked
   prediction, at c`` (tf-keras-vis), or None: the raw scores (keras-explainable).
   Masked inputs go through the model ``batch_size`` rows at a time.
-  ``max_channels=N`` keeps the N channels of highest spatial variance per input
-  (Faster Score-CAM, as tf-keras-vis's ``max_N``).
+  ``max_channels=N`` keeps the N channels of highest spatial variance *per input*
+  (Faster Score-CAM). tf-keras-vis's ``max_N`` differs: it keeps one channel set for
+  the whole batch, so an image's map there depends on the other images of its batch;
+  here it does not.
 
 Several layers (``layer_name=[...]``) give one map each, upsampled, divided by
 its per-sample maximum ``|L|`` and averaged. Without ``layer_name`` the last layer
@@ -50,24 +53,21 @@ is not; or True/False/an int count), ``reshape=(h, w)`` gives the grid, a callab
 ``f(array) -> (batch, h, w, dim)`` does it all.
 """
 
-import itertools
 import math
 
 import keras
 import numpy as np
 
-from kerascope import data, surgery, targets as targets_lib
+from kerascope import surgery, targets as targets_lib
 from kerascope.methods.base import Method
-from kerascope.runner import PassRunner
-from kerascope.utils.image import interpolation_matrix
-from kerascope.validation import check_choice, check_inputs, check_positive_int
+from kerascope.numeric import upsample
+from kerascope.validation import check_choice, check_positive_int
 
 SCORE_NORMALIZATIONS = ("channels", "classes", None)
 
 __all__ = [
     "GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenCAM",
-    "ScoreCAM", "grad_cam", "grad_cam_plus_plus", "xgrad_cam", "hires_cam", "layer_cam",
-    "eigen_cam", "score_cam", "grad_cam_map", "tf_explain_grad_cam", "guided_gradients",
+    "ScoreCAM", "grad_cam_map", "tf_explain_grad_cam", "guided_gradients",
     "grad_cam_plus_plus_map", "xgrad_cam_map", "hires_cam_map", "layer_cam_map",
     "eigen_cam_map", "score_cam_masks", "score_cam_weights", "score_cam_map",
     "tokens_to_grid", "upsample",
@@ -178,7 +178,14 @@ def eigen_cam_map(activations, relu=True, center=False):
         u[i] = np.linalg.eigh(gram[i])[1][:, -1]
     strength = np.sqrt(np.maximum(np.einsum("bp,bpq,bq->b", u, gram, u, optimize=False), 0))
     projection = u * strength[:, None]
-    sign = np.where(projection.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
+    if center:
+        # A centred projection sums to zero by construction, so its sum cannot fix
+        # the sign: orient it along the per-position activation energy instead.
+        energy = a.reshape(len(a), -1, a.shape[-1]).sum(axis=2)
+        orientation = (projection * (energy - energy.mean(axis=1, keepdims=True))).sum(axis=1)
+    else:
+        orientation = projection.sum(axis=1)
+    sign = np.where(orientation[:, None] < 0, -1.0, 1.0)
     cams = np.where(np.any(matrix, axis=(1, 2))[:, None], projection * sign, 0.0)
     return _finish(cams.reshape(a.shape[:-1]), relu)
 
@@ -216,29 +223,6 @@ def score_cam_map(activations, weights, relu=True):
 
 # ---------------------------------------------------------------------------
 # Layout helpers.
-
-
-def upsample(maps, size):
-    """(Bi)linearly resize ``maps`` ``(batch, *spatial[, ...])`` to ``size`` on axes 1..len(size).
-
-    Separable linear interpolation with half-pixel centres (the same as
-    ``keras.ops.image.resize(..., interpolation="bilinear", antialias=False)``),
-    for any number of spatial axes; trailing axes are left alone.
-    """
-    out = np.asarray(maps, dtype=np.float32)
-    size = tuple(int(s) for s in size)
-    if out.ndim < 1 + len(size):
-        raise ValueError(f"maps: shape {out.shape} has fewer than {len(size)} spatial axes.")
-    for axis, n_out in enumerate(size, start=1):
-        n_in = out.shape[axis]
-        if n_in == n_out:
-            continue
-        matrix = interpolation_matrix(n_in, n_out).astype(np.float32)
-        # einsum's own loops, not BLAS: numpy's BLAS threads would fight the
-        # framework's threads for the cores (measured 10-1000x slower under load).
-        moved = np.moveaxis(out, axis, -1)
-        out = np.moveaxis(np.einsum("...i,oi->...o", moved, matrix, optimize=False), -1, axis)
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _is_square(n):
@@ -308,6 +292,9 @@ class _ProbabilityScore:
         return keras.ops.sum(probs * mask, axis=-1), keras.ops.cast(row_targets, "int32")
 
 
+_PROBABILITY_SCORE = _ProbabilityScore()
+
+
 def _layer_list(layer_name):
     if layer_name is None:
         return None
@@ -330,7 +317,7 @@ class CAM(Method):
         class_token: leading tokens dropped by ``reshape`` ("auto", bool or int).
     """
 
-    name = "cam"
+    family = "cam"
     evaluates_inputs = True
     uses_gradients = True
 
@@ -346,44 +333,25 @@ class CAM(Method):
             )
         self.reshape = reshape
         self.class_token = class_token
-        self._context = None
 
-    # -- explain: resolve the layers before the base builds its view --------------
-
-    def explain(self, model, x, targets=None, **run_options):
-        layers, x = self._resolve_layers(model, x)
-        self._context = {
-            "labels": [layer.name for layer in layers],
-            "channels_first": surgery.channel_axis(model) == 1,
-        }
-        self.captured_layers = tuple(layers)
-        try:
-            return super().explain(model, x, targets, **run_options)
-        finally:
-            del self.captured_layers
-            self._context = None
-
-    def _resolve_layers(self, model, x):
-        if not isinstance(model, keras.Model):
-            raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
+    def layers(self, model, sample):
         if self.layer_name is not None:
-            return [surgery.find_layer(model, layer) for layer in self.layer_name], x
+            return [surgery.find_layer(model, layer) for layer in self.layer_name]
         if self.reshape not in (None, False):
             raise ValueError(
                 "layer_name: pass the name of the token layer to explain when using "
                 "reshape (e.g. the normalization before the last attention block)."
             )
-        sample, x = _first_sample(x)
-        return [surgery.last_spatial_layer(model, check_inputs(sample, model))], x
+        return [surgery.last_spatial_layer(model, sample)]
 
-    def postprocess(self, maps, x, model):
+    def postprocess(self, maps, x, ctx):
         return maps
 
     # -- layout -------------------------------------------------------------------
 
-    def _spatial(self, array, index, x):
+    def _spatial(self, array, index, x, ctx):
         """Layer output ``index`` as ``(batch, *spatial, K)``; ValueError if impossible."""
-        label = self._context["labels"][index]
+        label = ctx.layers[index].name
         a = np.asarray(array)
         if self.reshape not in (None, False):
             if callable(self.reshape):
@@ -408,14 +376,14 @@ class CAM(Method):
                 f"channels), i.e. rank {x.ndim - 1} per sample (a convolution or pooling "
                 f"layer). For a transformer's (tokens, dim) output pass reshape=True."
             )
-        if self._context["channels_first"]:
+        if ctx.channel_axis == 1:
             a = np.moveaxis(a, 1, -1)
         return a
 
-    def _input_size(self, x, n_spatial):
+    def _input_size(self, x, n_spatial, ctx):
         if x.ndim == n_spatial + 1:
             size = x.shape[1:]
-        elif self._context["channels_first"]:
+        elif ctx.channel_axis == 1:
             size = x.shape[2:2 + n_spatial]
         else:
             size = x.shape[1:1 + n_spatial]
@@ -426,9 +394,9 @@ class CAM(Method):
             )
         return tuple(size)
 
-    def _merge(self, cams, x):
+    def _merge(self, cams, x, ctx):
         if self.upsample:
-            cams = [upsample(cam, self._input_size(x, cam.ndim - 1)) for cam in cams]
+            cams = [upsample(cam, self._input_size(x, cam.ndim - 1, ctx)) for cam in cams]
         if len(cams) == 1:
             return cams[0]
         shapes = {cam.shape for cam in cams}
@@ -449,39 +417,28 @@ class CAM(Method):
     def combine(self, activations, grads):
         raise NotImplementedError
 
-    def attribute(self, runner, x, row_targets):
+    def attribute(self, ctx, x, row_targets):
         if self.uses_gradients:
-            passes = runner.backprop(x, row_targets, wrt_inputs=False)
+            passes = ctx.backprop(x, row_targets, wrt_inputs=False)
             grads = passes.layer_grads
         else:
-            passes = runner.forward(x, row_targets)
+            passes = ctx.forward(x, row_targets)
             grads = [None] * len(passes.layer_outputs)
         cams = []
         for index, (a, g) in enumerate(zip(passes.layer_outputs, grads)):
-            a = self._spatial(a, index, x)
-            g = self._spatial(g, index, x) if g is not None else None
+            a = self._spatial(a, index, x, ctx)
+            g = self._spatial(g, index, x, ctx) if g is not None else None
             cams.append(self.combine(a, g))
-        return self._merge(cams, x), passes
-
-
-def _first_sample(x):
-    """One input of ``x`` (batch of one) and ``x`` unchanged for a fresh iteration."""
-    if data.is_array_like(x):
-        if data.num_samples(x) == 0:
-            raise ValueError("x: empty input; expected at least one sample.")
-        return data.to_numpy(x[:1]), x
-    stream = data.iterate(x, 1 << 30)
-    try:
-        first = next(stream)
-    except StopIteration:
-        raise ValueError("x: empty input; expected at least one sample.") from None
-    return first[:1], itertools.chain([first], stream)
+        return self._merge(cams, x, ctx), passes
 
 
 class GradCAM(CAM):
     """Grad-CAM; ``guided_grads=True, relu=False`` is tf-explain's variant."""
 
     name = "grad_cam"
+    aliases = ("gradcam",)
+    summary = "Channel activations weighted by their mean gradient, ReLU."
+    paper = "Selvaraju et al. 2017, arXiv:1610.02391"
 
     def __init__(self, layer_name=None, upsample=True, relu=True, guided_grads=False,
                  reshape=None, class_token="auto"):
@@ -498,6 +455,9 @@ class GradCAMPlusPlus(CAM):
     """Grad-CAM++ (paper's Eq. 19 with spatial sums)."""
 
     name = "grad_cam_plus_plus"
+    aliases = ("gradcam++", "gradcampp", "gradcam_plus_plus")
+    summary = "Grad-CAM with higher-order pixel weights of positive gradients (Eq. 19)."
+    paper = "Chattopadhay et al. 2018, arXiv:1710.11063"
 
     def combine(self, activations, grads):
         return grad_cam_plus_plus_map(activations, grads, self.relu)
@@ -507,6 +467,9 @@ class XGradCAM(CAM):
     """XGrad-CAM: activation-weighted gradient weights."""
 
     name = "xgrad_cam"
+    aliases = ("xgradcam",)
+    summary = "Channel weights from activation-weighted gradients (axiom-based)."
+    paper = "Fu et al. 2020, arXiv:2008.02312"
 
     def combine(self, activations, grads):
         return xgrad_cam_map(activations, grads, self.relu)
@@ -516,6 +479,9 @@ class HiResCAM(CAM):
     """HiResCAM: element-wise gradient times activation, summed over channels."""
 
     name = "hires_cam"
+    aliases = ("hirescam",)
+    summary = "Element-wise gradient times activation, summed over channels."
+    paper = "Draelos & Carin 2020, arXiv:2011.08891"
 
     def combine(self, activations, grads):
         return hires_cam_map(activations, grads, self.relu)
@@ -525,6 +491,9 @@ class LayerCAM(CAM):
     """Layer-CAM: element-wise positive gradient times activation."""
 
     name = "layer_cam"
+    aliases = ("layercam",)
+    summary = "Element-wise positive gradient times activation."
+    paper = "Jiang et al. 2021, IEEE TIP 30"
 
     def combine(self, activations, grads):
         return layer_cam_map(activations, grads, self.relu)
@@ -534,6 +503,9 @@ class EigenCAM(CAM):
     """Eigen-CAM: first principal direction of the activations (class independent)."""
 
     name = "eigen_cam"
+    aliases = ("eigencam",)
+    summary = "First principal component of the activations (class independent)."
+    paper = "Muhammad & Yeasin 2020, arXiv:2008.00299"
     uses_gradients = False
 
     def __init__(self, layer_name=None, upsample=True, relu=True, center=False,
@@ -556,6 +528,9 @@ class ScoreCAM(CAM):
     """
 
     name = "score_cam"
+    aliases = ("scorecam",)
+    summary = "Channels weighted by the class score of the input each one masks."
+    paper = "Wang et al. 2020, arXiv:1910.01279"
     uses_gradients = False
 
     def __init__(self, layer_name=None, upsample=True, relu=True,
@@ -569,33 +544,25 @@ class ScoreCAM(CAM):
             None if max_channels is None else check_positive_int(max_channels, "max_channels")
         )
 
-    def _masked_runner(self, runner):
-        view = runner.view
-        score = runner.score
+    def _masked_runner(self, ctx):
+        """Passes scoring masked inputs at the units resolved on the unmasked ones."""
         if self.score_normalization == "classes":
-            if isinstance(score, targets_lib.CallableScore):
+            if ctx.targets.kind == "callable":
                 raise ValueError(
                     "score_normalization: 'classes' needs class-index targets, not a "
                     "score callable; use 'channels' or None."
                 )
-            score = _ProbabilityScore()
-            use_logits = True
-        else:
-            if isinstance(score, targets_lib.UnitScore) and score.rank:
-                score = targets_lib.UnitScore(rank=False)
-            use_logits = view.stripped_layer is not None
-        masked_view = surgery.ModelView(view.model, output_index=view.output_index,
-                                        use_logits=use_logits)
-        return PassRunner(masked_view, score, batch_size=runner.batch_size)
+            return ctx.runner(score=_PROBABILITY_SCORE, use_logits=True)
+        return ctx.runner(score=ctx.unit_score)
 
-    def attribute(self, runner, x, row_targets):
-        passes = runner.forward(x, row_targets)
+    def attribute(self, ctx, x, row_targets):
+        passes = ctx.forward(x, row_targets)
         units = np.asarray(passes.units, dtype=np.int32)
-        masked = self._masked_runner(runner)
+        masked = self._masked_runner(ctx)
         cams = []
         for index, a in enumerate(passes.layer_outputs):
-            a = self._spatial(a, index, x)
-            size = self._input_size(x, a.ndim - 2)
+            a = self._spatial(a, index, x, ctx)
+            size = self._input_size(x, a.ndim - 2, ctx)
             channels = np.broadcast_to(np.arange(a.shape[-1]), (len(a), a.shape[-1]))
             if self.max_channels is not None and self.max_channels < a.shape[-1]:
                 variance = a.reshape(len(a), -1, a.shape[-1]).var(axis=1)
@@ -603,68 +570,22 @@ class ScoreCAM(CAM):
             selected = np.take_along_axis(
                 a.reshape(len(a), -1, a.shape[-1]), channels[:, None, :], axis=2
             ).reshape(a.shape[:-1] + (channels.shape[1],))
-            scores = self._masked_scores(masked, x, selected, size, units)
+            scores = self._masked_scores(masked, x, selected, size, units, ctx)
             weights = score_cam_weights(scores, self.score_normalization)
             cams.append(score_cam_map(selected, weights, self.relu))
-        return self._merge(cams, x), passes
+        return self._merge(cams, x, ctx), passes
 
-    def _masked_scores(self, runner, x, activations, size, units):
+    def _masked_scores(self, runner, x, activations, size, units, ctx):
         """Scores of every (input, channel) masked input, ``batch_size`` rows at a time."""
         n, k = len(activations), activations.shape[-1]
         flat = np.moveaxis(activations, -1, 1).reshape((n * k,) + activations.shape[1:-1])
         scores = np.empty(n * k, dtype=np.float64)
-        step = runner.batch_size
+        step = ctx.batch_size
         for start in range(0, n * k, step):
             rows = np.arange(start, min(start + step, n * k))
             masks = score_cam_masks(flat[rows][..., None], size)[:, 0]
             owners = rows // k
-            scores[rows] = runner.forward(
-                x[owners] * self._expand_mask(masks, x), units[owners]
-            ).scores
+            if x.ndim != masks.ndim:
+                masks = masks[:, None] if ctx.channel_axis == 1 else masks[..., None]
+            scores[rows] = runner.forward(x[owners] * masks, units[owners]).scores
         return scores.reshape(n, k)
-
-    def _expand_mask(self, masks, x):
-        if x.ndim == masks.ndim:
-            return masks
-        return masks[:, None] if self._context["channels_first"] else masks[..., None]
-
-
-def _run(cls, model, x, targets, options):
-    run_keys = ("batch_size", "output_index", "use_logits")
-    run_options = {k: options.pop(k) for k in run_keys if k in options}
-    return cls(**options).explain(model, x, targets, **run_options)[1]
-
-
-def grad_cam(model, x, targets=None, **options):
-    """Grad-CAM maps of ``model`` for ``x`` (see ``GradCAM``)."""
-    return _run(GradCAM, model, x, targets, options)
-
-
-def grad_cam_plus_plus(model, x, targets=None, **options):
-    """Grad-CAM++ maps (see ``GradCAMPlusPlus``)."""
-    return _run(GradCAMPlusPlus, model, x, targets, options)
-
-
-def xgrad_cam(model, x, targets=None, **options):
-    """XGrad-CAM maps (see ``XGradCAM``)."""
-    return _run(XGradCAM, model, x, targets, options)
-
-
-def hires_cam(model, x, targets=None, **options):
-    """HiResCAM maps (see ``HiResCAM``)."""
-    return _run(HiResCAM, model, x, targets, options)
-
-
-def layer_cam(model, x, targets=None, **options):
-    """Layer-CAM maps (see ``LayerCAM``)."""
-    return _run(LayerCAM, model, x, targets, options)
-
-
-def eigen_cam(model, x, targets=None, **options):
-    """Eigen-CAM maps (see ``EigenCAM``)."""
-    return _run(EigenCAM, model, x, targets, options)
-
-
-def score_cam(model, x, targets=None, **options):
-    """Score-CAM maps (see ``ScoreCAM``)."""
-    return _run(ScoreCAM, model, x, targets, options)

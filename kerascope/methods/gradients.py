@@ -15,13 +15,17 @@ class VanillaGradients(Method):
     """Saliency: the gradient of the class score with respect to the input."""
 
     name = "vanilla_gradients"
+    aliases = ("gradients", "saliency")
+    family = "gradients"
+    summary = "Gradient of the class score with respect to the input, |.| summed over channels."
+    paper = "Simonyan, Vedaldi & Zisserman 2013, arXiv:1312.6034"
     evaluates_inputs = True
 
     def __init__(self, channel_reduction="abs_sum"):
         self.channel_reduction = channel_reduction
 
-    def attribute(self, runner, x, row_targets):
-        passes = runner.backprop(x, row_targets)
+    def attribute(self, ctx, x, row_targets):
+        passes = ctx.backprop(x, row_targets)
         return self.combine(passes.input_grads, x), passes
 
     def combine(self, gradients, x):
@@ -32,19 +36,13 @@ class GradientsInputs(VanillaGradients):
     """Gradients * Inputs: the gradient scaled element-wise by the input."""
 
     name = "gradients_inputs"
+    aliases = ("gradient_x_input", "input_x_gradient")
+    summary = "Gradient times input, summed over channels (signed)."
+    paper = "Shrikumar et al. 2016, arXiv:1605.01713"
+    signed = True
 
     def __init__(self, channel_reduction="sum"):
         self.channel_reduction = channel_reduction
 
     def combine(self, gradients, x):
         return gradients * x
-
-
-def vanilla_gradients(model, x, targets=None, channel_reduction="abs_sum", **run_options):
-    """Saliency maps ``|dS_c/dx|`` of ``model`` for ``x`` (see ``VanillaGradients``)."""
-    return VanillaGradients(channel_reduction).explain(model, x, targets, **run_options)[1]
-
-
-def gradients_inputs(model, x, targets=None, channel_reduction="sum", **run_options):
-    """Gradients * Inputs maps of ``model`` for ``x`` (see ``GradientsInputs``)."""
-    return GradientsInputs(channel_reduction).explain(model, x, targets, **run_options)[1]

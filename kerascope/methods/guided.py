@@ -22,11 +22,9 @@ import numpy as np
 
 import keras
 
-from kerascope import surgery
 from kerascope.methods.base import Method
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.methods.smoothgrad import SmoothGrad
-from kerascope.targets import CallableScore
 
 
 def _upstream(args, upstream):
@@ -60,6 +58,10 @@ def deconvnet_relu(x):
     return keras.ops.relu(x), grad
 
 
+GUIDED_BACKPROP_RULES = (guided_relu,)  # TEMPORARY: becomes kerascope.rules' rule set
+DECONVNET_RULES = (deconvnet_relu,)
+
+
 class GuidedBackprop(VanillaGradients):
     """Guided backpropagation: the input gradient with guided ReLU gradients.
 
@@ -69,30 +71,41 @@ class GuidedBackprop(VanillaGradients):
     """
 
     name = "guided_backprop"
+    aliases = ("guided_backpropagation", "guidedbackprop")
+    family = "guided"
+    summary = "Input gradient where every ReLU passes only positive gradients of positive inputs."
+    paper = "Springenberg et al. 2015, arXiv:1412.6806"
+    signed = False
 
     def __init__(self, channel_reduction="abs_sum"):
         self.channel_reduction = channel_reduction
 
-    def relu_override(self):
-        return guided_relu
+    def rules(self):
+        return GUIDED_BACKPROP_RULES
 
 
 class Deconvnet(GuidedBackprop):
     """Deconvnet: the input gradient with ReLU applied to the backward signal."""
 
     name = "deconvnet"
+    aliases = ()
+    summary = "Input gradient where every ReLU passes only positive gradients."
+    paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
 
-    def relu_override(self):
-        return deconvnet_relu
+    def rules(self):
+        return DECONVNET_RULES
 
 
 class GuidedSmoothGrad(SmoothGrad):
     """SmoothGrad of guided-backpropagation gradients (same options as SmoothGrad)."""
 
     name = "guided_smoothgrad"
+    family = "guided"
+    summary = "SmoothGrad of guided-backpropagation gradients."
+    paper = "Smilkov et al. 2017, arXiv:1706.03825; Springenberg et al. 2015, arXiv:1412.6806"
 
-    def relu_override(self):
-        return guided_relu
+    def rules(self):
+        return GUIDED_BACKPROP_RULES
 
 
 class GuidedGradCAM(Method):
@@ -100,7 +113,8 @@ class GuidedGradCAM(Method):
 
     The guided-backpropagation gradient (per input channel) is multiplied by the
     Grad-CAM map of the same target, upsampled to the input size, then channels
-    are reduced like guided backpropagation.
+    are reduced like guided backpropagation. Both come from ``ctx.run`` on the same
+    rows and targets: nothing is resolved twice.
 
     Args:
         layer_name: the Grad-CAM layer (None: the last spatial layer).
@@ -109,45 +123,26 @@ class GuidedGradCAM(Method):
     """
 
     name = "guided_grad_cam"
+    aliases = ("guided_gradcam",)
+    family = "guided"
+    summary = "Guided backpropagation times the upsampled Grad-CAM map."
+    paper = "Selvaraju et al. 2017, arXiv:1610.02391"
     evaluates_inputs = True
 
     def __init__(self, layer_name=None, channel_reduction="abs_sum", **cam_options):
+        from kerascope.methods.cam import GradCAM  # the CAM family lives there
+
         self.layer_name = layer_name
         self.channel_reduction = channel_reduction
         self.cam_options = cam_options
+        self._guided = GuidedBackprop(channel_reduction=None)
+        self._cam = GradCAM(layer_name=layer_name, **cam_options)
 
-    def relu_override(self):
-        return guided_relu
-
-    def explain(self, model, x, targets=None, **run_options):
-        self._layer = self.layer_name
-        try:
-            return super().explain(model, x, targets, **run_options)
-        finally:
-            del self._layer
-
-    def _cam(self, model, x):
-        from kerascope.methods.cam import GradCAM  # lazy: the CAM family lives there
-
-        if self._layer is None:  # resolved once per explain call, not per batch
-            self._layer = surgery.last_spatial_layer(model, x[:1])
-        return GradCAM(layer_name=self._layer, **self.cam_options)
-
-    def attribute(self, runner, x, row_targets):
-        view = runner.view
-        passes = runner.backprop(x, row_targets)
-        guided = passes.input_grads
-        if isinstance(runner.score, CallableScore):
-            cam_targets = runner.score.fn
-        else:
-            cam_targets = np.asarray(passes.units, dtype=np.int64)  # resolved units
-        _, cam_maps = self._cam(view.model, x).explain(
-            view.model, x, cam_targets, batch_size=runner.batch_size,
-            output_index=view.output_index, use_logits=view.stripped_layer is not None,
-        )
-        cam_maps = np.asarray(cam_maps, dtype=np.float32)
+    def attribute(self, ctx, x, row_targets):
+        guided, passes = ctx.run(self._guided, x, row_targets, with_passes=True)
+        cam_maps = ctx.run(self._cam, x, row_targets)
         if guided.ndim == cam_maps.ndim + 1:
-            cam_maps = np.expand_dims(cam_maps, surgery.channel_axis(view.model))
+            cam_maps = np.expand_dims(cam_maps, ctx.channel_axis)
         try:
             return guided * cam_maps, passes
         except ValueError:
@@ -156,27 +151,3 @@ class GuidedGradCAM(Method):
                 f"match the input gradient of shape {guided.shape[1:]}; Guided Grad-CAM "
                 f"needs a map upsampled to the input size."
             ) from None
-
-
-def guided_backprop(model, x, targets=None, channel_reduction="abs_sum", **run_options):
-    """Guided backpropagation maps of ``model`` for ``x`` (see ``GuidedBackprop``)."""
-    return GuidedBackprop(channel_reduction).explain(model, x, targets, **run_options)[1]
-
-
-def deconvnet(model, x, targets=None, channel_reduction="abs_sum", **run_options):
-    """Deconvnet maps of ``model`` for ``x`` (see ``Deconvnet``)."""
-    return Deconvnet(channel_reduction).explain(model, x, targets, **run_options)[1]
-
-
-def guided_smoothgrad(model, x, targets=None, num_samples=25, noise=0.15, variant="smoothgrad",
-                      seed=None, channel_reduction="default", **run_options):
-    """Guided SmoothGrad maps of ``model`` for ``x`` (see ``GuidedSmoothGrad``)."""
-    method = GuidedSmoothGrad(num_samples, noise, variant, seed, channel_reduction)
-    return method.explain(model, x, targets, **run_options)[1]
-
-
-def guided_grad_cam(model, x, targets=None, layer_name=None, channel_reduction="abs_sum",
-                    **run_options):
-    """Guided Grad-CAM maps of ``model`` for ``x`` (see ``GuidedGradCAM``)."""
-    method = GuidedGradCAM(layer_name=layer_name, channel_reduction=channel_reduction)
-    return method.explain(model, x, targets, **run_options)[1]

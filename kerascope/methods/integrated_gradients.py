@@ -20,8 +20,8 @@ input's value range), or an array broadcastable to one input.
 
 import numpy as np
 
-from kerascope import surgery
 from kerascope.methods.base import Method
+from kerascope.numeric import gaussian_blur
 from kerascope.validation import check_choice, check_positive_int
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -47,33 +47,6 @@ def quadrature(n_steps, rule):
     return (nodes + 1) / 2, weights / 2
 
 
-def gaussian_blur(x, sigma, channel_axis=-1):
-    """Gaussian blur of a batch over its spatial axes (reflect borders)."""
-    out = np.asarray(x, dtype=np.float64)
-    channel_axis = channel_axis % x.ndim
-    for axis in range(1, x.ndim):
-        if axis == channel_axis and x.ndim >= 3:
-            continue
-        moved = np.moveaxis(out, axis, -1)
-        blurred = np.einsum("...i,oi->...o", moved, _blur_matrix(x.shape[axis], sigma), optimize=False)
-        out = np.moveaxis(blurred, -1, axis)
-    return out.astype(np.float32)
-
-
-def _blur_matrix(length, sigma):
-    radius = max(1, int(np.ceil(3 * sigma)))
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (offsets / max(sigma, 1e-12)) ** 2)
-    kernel /= kernel.sum()
-    matrix = np.zeros((length, length))
-    for i in range(length):
-        for offset, weight in zip(offsets, kernel):
-            j = i + offset
-            j = -j if j < 0 else (2 * (length - 1) - j if j >= length else j)
-            matrix[i, int(np.clip(j, 0, length - 1))] += weight
-    return matrix
-
-
 class IntegratedGradients(Method):
     """Path-integrated gradients from a baseline to the input.
 
@@ -84,11 +57,16 @@ class IntegratedGradients(Method):
         channel_reduction: "sum" (default, keeps completeness), None for raw maps.
         blur_sigma: Gaussian sigma in pixels for ``baseline="blur"``.
         seed: seed of the ``"uniform"`` baseline.
-        return_convergence_delta: record ``sum(IG) - (S(x) - S(x'))`` per map in
-            ``self.convergence_delta_``.
+        return_convergence_delta: return ``sum(IG) - (S(x) - S(x'))`` per map as
+            ``extras["convergence_delta"]`` of the ``Explanation``.
     """
 
     name = "integrated_gradients"
+    aliases = ("ig",)
+    family = "gradients"
+    summary = "Gradients integrated along a path from a baseline to the input (completeness)."
+    paper = "Sundararajan, Taly & Yan 2017, arXiv:1703.01365"
+    signed = True
 
     def __init__(self, n_steps=50, baseline="zeros", method="riemann_trapezoid",
                  channel_reduction="sum", blur_sigma=5.0, seed=None,
@@ -105,24 +83,21 @@ class IntegratedGradients(Method):
         self.blur_sigma = float(blur_sigma)
         self.seed = seed
         self.return_convergence_delta = return_convergence_delta
-        self._rng = np.random.default_rng(seed)
-        self._model = None
-        self.convergence_delta_ = None
 
     def rows_per_input(self):
         return self.n_steps
 
-    def baselines(self, x):
+    def baselines(self, x, ctx):
         """The baseline of each row of ``x``."""
         if isinstance(self.baseline, str):
             if self.baseline == "zeros":
                 return np.zeros_like(x)
             if self.baseline == "blur":
-                axis = surgery.channel_axis(self._model) if self._model is not None else -1
-                return gaussian_blur(x, self.blur_sigma, axis)
+                return gaussian_blur(x, self.blur_sigma, ctx.channel_axis)
             axes = tuple(range(1, x.ndim))
             low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-            return (low + (high - low) * self._rng.random(x.shape)).astype(np.float32)
+            noise = ctx.rng(self.seed).random(x.shape)
+            return (low + (high - low) * noise).astype(np.float32)
         baseline = np.asarray(self.baseline, dtype=np.float32)
         try:
             return np.broadcast_to(baseline, x.shape[1:])[None].repeat(len(x), axis=0)
@@ -132,45 +107,18 @@ class IntegratedGradients(Method):
                 f"shape {x.shape[1:]}."
             ) from None
 
-    def explain(self, model, x, targets=None, **run_options):
-        self._model = model
-        self._deltas = []
-        try:
-            result = super().explain(model, x, targets, **run_options)
-        finally:
-            self._model = None
-        if self.return_convergence_delta:
-            delta = np.concatenate(self._deltas).reshape(len(result[0]), -1)
-            self.convergence_delta_ = delta[:, 0] if delta.shape[1] == 1 else delta
-        return result
-
-    def attribute(self, runner, x, row_targets):
-        base = self.baselines(x)
+    def attribute(self, ctx, x, row_targets):
+        base = self.baselines(x, ctx)
         alphas = self.alphas.astype(np.float32).reshape((1, -1) + (1,) * (x.ndim - 1))
         path = base[:, None] + alphas * (x - base)[:, None]
         path = path.reshape((-1,) + x.shape[1:])
-        grads = runner.backprop(path, np.repeat(row_targets, self.n_steps)).input_grads
+        grads = ctx.backprop(path, np.repeat(row_targets, self.n_steps)).input_grads
         grads = grads.reshape((len(x), self.n_steps) + x.shape[1:])
         weights = self.weights.reshape((1, -1) + (1,) * (x.ndim - 1))
         attributions = (x - base) * (grads * weights).sum(axis=1)
         if self.return_convergence_delta:
-            ends = runner.forward(np.concatenate([x, base]), np.concatenate([row_targets] * 2))
+            ends = ctx.forward(np.concatenate([x, base]), np.concatenate([row_targets] * 2))
             gain = ends.scores[: len(x)] - ends.scores[len(x):]
             total = attributions.reshape(len(x), -1).sum(axis=1)
-            self._deltas.append(total - gain)
-        return attributions.astype(np.float32), None
-
-
-def integrated_gradients(model, x, targets=None, n_steps=50, baseline="zeros",
-                         method="riemann_trapezoid", channel_reduction="sum",
-                         return_convergence_delta=False, **options):
-    """Integrated Gradients maps of ``model`` for ``x`` (see ``IntegratedGradients``).
-
-    With ``return_convergence_delta=True`` returns ``(maps, delta)``.
-    """
-    run_keys = ("batch_size", "output_index", "use_logits")
-    run_options = {k: options.pop(k) for k in run_keys if k in options}
-    ig = IntegratedGradients(n_steps, baseline, method, channel_reduction,
-                             return_convergence_delta=return_convergence_delta, **options)
-    maps = ig.explain(model, x, targets, **run_options)[1]
-    return (maps, ig.convergence_delta_) if return_convergence_delta else maps
+            ctx.record("convergence_delta", total - gain)
+        return attributions.astype(np.float32)

@@ -28,9 +28,8 @@ import math
 
 import numpy as np
 
-from kerascope import surgery
 from kerascope.methods.base import Method
-from kerascope.utils.image import interpolation_matrix
+from kerascope.numeric import interpolation_matrix
 from kerascope.validation import check_choice, check_positive_int
 
 MODES = ("complement", "difference")
@@ -63,12 +62,12 @@ def window_starts(size, patch, stride):
     return starts
 
 
-def _spatial_axes(x, model):
-    """The two spatial axes of an image batch ``x`` (rank 3 or 4) for ``model``."""
+def _spatial_axes(x, channel_axis):
+    """The two spatial axes of an image batch ``x`` (rank 3 or 4)."""
     if x.ndim == 3:
         return 1, 2
     if x.ndim == 4:
-        return (2, 3) if surgery.channel_axis(model) == 1 else (1, 2)
+        return (2, 3) if channel_axis == 1 else (1, 2)
     raise ValueError(
         f"x: occlusion and RISE need images of shape (N, H, W) or (N, H, W, C), got "
         f"shape {x.shape}."
@@ -84,12 +83,12 @@ def _row_slices(total, batch_size):
 class PerturbationMethod(Method):
     """Shared driver: forward passes only, probabilities by default."""
 
+    family = "perturbation"
     evaluates_inputs = False
     channel_reduction = None
-
     default_use_logits = False
 
-    def postprocess(self, maps, x, model):
+    def postprocess(self, maps, x, ctx):
         return maps
 
 
@@ -110,6 +109,9 @@ class Occlusion(PerturbationMethod):
     """
 
     name = "occlusion"
+    aliases = ("occlusion_sensitivity",)
+    summary = "Score drop when a sliding patch of the input is covered."
+    paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
 
     def __init__(self, patch_size=8, stride=None, fill_value=127.5, mode="complement",
                  resolution="input"):
@@ -141,9 +143,8 @@ class Occlusion(PerturbationMethod):
             )
         return window_starts(height, ph, sh), window_starts(width, pw, sw)
 
-    def attribute(self, runner, x, row_targets):
-        model = runner.view.model
-        ax, ay = _spatial_axes(x, model)
+    def attribute(self, ctx, x, row_targets):
+        ax, ay = _spatial_axes(x, ctx.channel_axis)
         height, width = x.shape[ax], x.shape[ay]
         rows_at, cols_at = self.windows(height, width)
         positions = [(r, c) for r in rows_at for c in cols_at]
@@ -155,7 +156,7 @@ class Occlusion(PerturbationMethod):
             fills = np.full((len(x),) + (1,) * (x.ndim - 1), self.fill_value, np.float32)
 
         values = np.empty(len(x) * per_input, dtype=np.float64)
-        for start, stop in _row_slices(len(values), runner.batch_size):
+        for start, stop in _row_slices(len(values), ctx.batch_size):
             index = np.arange(start, stop)
             inputs = index // per_input
             rows = x[inputs].copy()
@@ -165,16 +166,16 @@ class Occlusion(PerturbationMethod):
                 where[ax] = slice(r, r + ph)
                 where[ay] = slice(c, c + pw)
                 rows[tuple(where)] = fills[i, ...]
-            values[start:stop] = runner.forward(rows, row_targets[inputs]).scores
+            values[start:stop] = ctx.forward(rows, row_targets[inputs]).scores
         values = values.reshape(len(x), len(rows_at), len(cols_at))
         if self.mode == "complement":
             values = 1.0 - values
         else:
-            base = runner.forward(x, row_targets).scores.astype(np.float64)
+            base = ctx.forward(x, row_targets).scores.astype(np.float64)
             values = base[:, None, None] - values
         if self.resolution == "patches":
-            return values.astype(np.float32), None
-        return _spread(values, rows_at, cols_at, (ph, pw), (height, width)), None
+            return values.astype(np.float32)
+        return _spread(values, rows_at, cols_at, (ph, pw), (height, width))
 
 
 def _spread(values, rows_at, cols_at, patch, size):
@@ -202,6 +203,8 @@ class RISE(PerturbationMethod):
     """
 
     name = "rise"
+    summary = "Masked-input scores averaged over random smooth masks."
+    paper = "Petsiuk, Das & Saenko 2018, arXiv:1806.07421"
 
     def __init__(self, num_masks=4000, grid_size=7, probability=0.5, seed=None, center=False):
         self.num_masks = check_positive_int(num_masks, "num_masks")
@@ -237,15 +240,14 @@ class RISE(PerturbationMethod):
         cells = self._cells[index].astype(np.float64)
         return np.matmul(np.matmul(rows, cells), cols.transpose(0, 2, 1)).astype(np.float32)
 
-    def attribute(self, runner, x, row_targets):
-        model = runner.view.model
-        ax, ay = _spatial_axes(x, model)
+    def attribute(self, ctx, x, row_targets):
+        ax, ay = _spatial_axes(x, ctx.channel_axis)
         height, width = x.shape[ax], x.shape[ay]
         n = len(x)
         weighted = np.zeros((n, height, width), dtype=np.float64)
         mask_sum = np.zeros((height, width), dtype=np.float64)
         score_sum = np.zeros(n, dtype=np.float64)
-        per_slice = max(1, runner.batch_size * _SLICE_BATCHES // n)
+        per_slice = max(1, ctx.batch_size * _SLICE_BATCHES // n)
         channel = None if x.ndim == 3 else (3 if ay == 2 else 1)
         for start in range(0, self.num_masks, per_slice):
             stop = min(start + per_slice, self.num_masks)
@@ -253,7 +255,7 @@ class RISE(PerturbationMethod):
             m = len(masks)
             shaped = masks if channel is None else np.expand_dims(masks, channel)
             rows = (x[:, None] * shaped[None]).reshape((n * m,) + x.shape[1:])
-            scores = runner.forward(rows, np.repeat(row_targets, m)).scores
+            scores = ctx.forward(rows, np.repeat(row_targets, m)).scores
             scores = scores.astype(np.float64).reshape(n, m)
             # einsum's own loops, not BLAS threads competing with the framework's.
             weighted += np.einsum("nm,mhw->nhw", scores, masks, optimize=False)
@@ -261,18 +263,5 @@ class RISE(PerturbationMethod):
             score_sum += scores.sum(axis=1)
         if self.center:
             weighted -= (score_sum / self.num_masks)[:, None, None] * mask_sum[None]
-        return (weighted / (self.num_masks * self.probability)).astype(np.float32), None
+        return (weighted / (self.num_masks * self.probability)).astype(np.float32)
 
-
-def occlusion(model, x, targets=None, patch_size=8, stride=None, fill_value=127.5,
-              mode="complement", resolution="input", **run_options):
-    """Occlusion sensitivity maps of ``model`` for ``x`` (see ``Occlusion``)."""
-    method = Occlusion(patch_size, stride, fill_value, mode, resolution)
-    return method.explain(model, x, targets, **run_options)[1]
-
-
-def rise(model, x, targets=None, num_masks=4000, grid_size=7, probability=0.5, seed=None,
-         center=False, **run_options):
-    """RISE saliency maps of ``model`` for ``x`` (see ``RISE``)."""
-    method = RISE(num_masks, grid_size, probability, seed, center)
-    return method.explain(model, x, targets, **run_options)[1]

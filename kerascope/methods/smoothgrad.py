@@ -31,9 +31,14 @@ class SmoothGrad(Method):
     """
 
     name = "smoothgrad"
+    family = "gradients"
+    summary = "Mean gradient over noisy copies of the input (|.| summed over channels)."
+    paper = "Smilkov et al. 2017, arXiv:1706.03825"
+    variant = "smoothgrad"
 
-    def __init__(self, num_samples=25, noise=0.15, variant="smoothgrad", seed=None,
+    def __init__(self, num_samples=25, noise=0.15, variant=None, seed=None,
                  channel_reduction="default"):
+        variant = type(self).variant if variant is None else variant
         self.num_samples = check_positive_int(num_samples, "num_samples")
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise: expected a finite value >= 0, got {noise!r}.")
@@ -43,24 +48,25 @@ class SmoothGrad(Method):
         if channel_reduction == "default":
             channel_reduction = "abs_sum" if variant == "smoothgrad" else "sum"
         self.channel_reduction = channel_reduction
-        self._rng = np.random.default_rng(seed)
 
     def rows_per_input(self):
         return self.num_samples
 
-    def noisy_copies(self, x):
-        """``(n * num_samples, ...)`` noisy rows, input-major."""
+    def noisy_copies(self, x, rng=None):
+        """``(n * num_samples, ...)`` noisy rows, input-major; noise from ``rng``
+        (default: a fresh Generator of ``seed``)."""
+        rng = np.random.default_rng(self.seed) if rng is None else rng
         axes = tuple(range(1, x.ndim))
         spread = (x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True))
         sigma = np.repeat(self.noise * spread, self.num_samples, axis=0)
         rows = np.repeat(x, self.num_samples, axis=0)
         if self.noise > 0:
-            rows = rows + sigma * self._rng.standard_normal(rows.shape, dtype=np.float32)
+            rows = rows + sigma * rng.standard_normal(rows.shape, dtype=np.float32)
         return rows.astype(np.float32, copy=False)
 
-    def attribute(self, runner, x, row_targets):
-        rows = self.noisy_copies(x)
-        grads = runner.backprop(rows, np.repeat(row_targets, self.num_samples)).input_grads
+    def attribute(self, ctx, x, row_targets):
+        rows = self.noisy_copies(x, ctx.rng(self.seed))
+        grads = ctx.backprop(rows, np.repeat(row_targets, self.num_samples)).input_grads
         grads = grads.reshape((len(x), self.num_samples) + x.shape[1:])
         if self.variant == "smoothgrad":
             return grads.mean(axis=1), None
@@ -69,8 +75,20 @@ class SmoothGrad(Method):
         return np.square(grads - grads.mean(axis=1, keepdims=True)).mean(axis=1), None
 
 
-def smoothgrad(model, x, targets=None, num_samples=25, noise=0.15, variant="smoothgrad",
-               seed=None, channel_reduction="default", **run_options):
-    """SmoothGrad maps of ``model`` for ``x`` (see ``SmoothGrad``)."""
-    method = SmoothGrad(num_samples, noise, variant, seed, channel_reduction)
-    return method.explain(model, x, targets, **run_options)[1]
+
+class SquareGrad(SmoothGrad):
+    """SmoothGrad's ``variant="squaregrad"``: the mean squared gradient."""
+
+    name = "squaregrad"
+    summary = "Mean squared gradient over noisy copies of the input."
+    paper = "Hooker et al. 2019, arXiv:1806.10758"
+    variant = "squaregrad"
+
+
+class VarGrad(SmoothGrad):
+    """SmoothGrad's ``variant="vargrad"``: the variance of the gradients."""
+
+    name = "vargrad"
+    summary = "Variance of the gradient over noisy copies of the input."
+    paper = "Adebayo et al. 2018, arXiv:1810.03292"
+    variant = "vargrad"

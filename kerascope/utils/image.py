@@ -11,6 +11,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from kerascope.numeric import interpolation_matrix  # noqa: F401  (re-exported)
+
 __all__ = [
     "to_uint8",
     "image_to_uint_255",
@@ -207,21 +209,3 @@ def resize_map(m, size_hw: Sequence[int]) -> np.ndarray:
     pil = Image.fromarray(np.ascontiguousarray(arr))  # float32 2-D -> mode 'F'
     resized = pil.resize((width, height), Image.Resampling.BILINEAR)  # Pillow wants (W, H)
     return np.asarray(resized, dtype=np.float32).copy()
-
-
-def interpolation_matrix(source, target):
-    """``(target, source)`` matrix of linear interpolation with half-pixel centres.
-
-    Rows resample ``source`` samples to ``target`` (edges clamped), as
-    ``keras.ops.image.resize(..., "bilinear", antialias=False)`` does per axis.
-    """
-    coords = (np.arange(target) + 0.5) * (source / target) - 0.5
-    coords = np.clip(coords, 0.0, source - 1)
-    low = np.floor(coords).astype(int)
-    high = np.minimum(low + 1, source - 1)
-    frac = coords - low
-    matrix = np.zeros((target, source), dtype=np.float64)
-    rows = np.arange(target)
-    np.add.at(matrix, (rows, low), 1.0 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return matrix
