@@ -337,6 +337,9 @@ def staged_output(out, force):
     while not base.exists():
         base = base.parent
     stage = pathlib.Path(tempfile.mkdtemp(prefix=".kerascope-", dir=base))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)
     try:
         yield stage
     except BaseException:
@@ -376,28 +379,32 @@ def load_model(path, unsafe, console=None):
         raise UserError(f"MODEL: cannot load {str(path)!r}: {message}") from None
 
 
-def method_defaults(name, spec, black, white, image_size):
+def method_defaults(name, accepted, black, image_size):
     """The command's options for a method, set from the preprocessed value range.
 
-    Occlusion fills patches with black as the model sees it (not tf-explain's 127.5,
-    which is meant for [0, 255] inputs); Integrated Gradients starts from a black image;
-    random methods get a seed so that runs repeat.
+    Occlusion fills its patches with black as the model sees it (not tf-explain's
+    127.5, which is meant for [0, 255] inputs) with patches of 1/8 of the image side;
+    Integrated Gradients starts from a black image; random methods get seed 0 so that
+    runs repeat; RISE draws 1000 masks. SmoothGrad's noise is already a fraction of
+    each input's value range.
     """
     import numpy as np
 
     black = np.asarray(black, dtype=np.float64).ravel()
     uniform = bool(np.allclose(black, black[0]))
     height, width = image_size
+    options = {}
+    if "seed" in accepted:
+        options["seed"] = 0
     if name == "occlusion":
-        return {"patch_size": max(2, int(round(min(height, width) / 8))),
-                "fill_value": float(black.mean())}
+        options["patch_size"] = max(2, int(round(min(height, width) / 8)))
+        options["fill_value"] = float(black.mean())
     if name == "integrated_gradients":
-        return {"n_steps": 64, "baseline": float(black[0]) if uniform else black.tolist()}
-    if name in ("smoothgrad", "guided_smoothgrad"):
-        return {"num_samples": 25, "noise": 0.15, "seed": 0}
+        options["n_steps"] = 64
+        options["baseline"] = float(black[0]) if uniform else black.tolist()
     if name == "rise":
-        return {"num_masks": 1000, "seed": 0}
-    return {}
+        options["num_masks"] = 1000
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def _method_options_of(cls):
@@ -586,8 +593,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
     for name in method_names:
         cls = _method_class(name)
         accepted = _method_options_of(cls)
-        options = {k: v for k, v in method_defaults(name, spec, black, white, size).items()
-                   if k in accepted}
+        options = method_defaults(name, accepted, black, size)
         if layer is not None and "layer_name" in accepted:
             options["layer_name"] = layer
         for key, value in user_options.get(name, {}).items():

@@ -13,7 +13,9 @@ TensorBoard images, the tf-explain classes' grids) is drawn from the pieces here
   map's total mass ``sum |v|``; values beyond ``s`` are drawn at full colour
   (:func:`clip_scale`). ``outlier_perc=0`` scales by the maximum.
 * **Overlay.** The map (resized to the image) is blended over a grayscale copy of the
-  input with weight ``alpha`` (:func:`overlay`), so the colours are the map's only.
+  input, each pixel with weight ``alpha`` times its normalized magnitude
+  (:func:`overlay`): the colours are the map's only, and where the map is zero the
+  input shows unchanged.
 * **Labels.** :func:`title` names the method, the target (class index and name) and the
   model's probability; :func:`render` and :func:`render_grid` draw titled panels with a
   colour bar in the map's units (matplotlib, Agg canvas, no pyplot state).
@@ -214,14 +216,16 @@ def _gray(rgb):
     return np.repeat(luminance[..., None], 3, axis=-1) / 255.0
 
 
-def overlay(values, image=None, *, signed=None, alpha=0.5, outlier_perc=DEFAULT_OUTLIER_PERC,
+def overlay(values, image=None, *, signed=None, alpha=0.8, outlier_perc=DEFAULT_OUTLIER_PERC,
             cmap=None, scale=None, grayscale=True):
     """The coloured map blended over the image; uint8 RGB ``(H, W, 3)``.
 
-    ``values`` is resized (bilinear) to the image; ``alpha`` is the map's weight
-    (0: the image only, 1: the map only). The image is shown in grayscale by default
-    so that every colour comes from the map. Without an image the coloured map alone
-    is returned. ``signed`` defaults to "the map has a negative value".
+    ``values`` is resized (bilinear) to the image and normalized (:func:`normalize`);
+    each pixel mixes the map's colour with weight ``alpha * |normalized value|`` into
+    the image: where the map is 0 the image shows as it is, where it reaches the scale
+    its colour has weight ``alpha``. The image is shown in grayscale by default so that
+    every colour comes from the map. Without an image the coloured map alone is
+    returned. ``signed`` defaults to "the map has a negative value".
     """
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha: expected a value in [0, 1], got {alpha!r}.")
@@ -235,7 +239,8 @@ def overlay(values, image=None, *, signed=None, alpha=0.5, outlier_perc=DEFAULT_
     norm = _resize_map(norm, rgb.shape[:2])
     colours = colorize(norm, signed, cmap)
     base = _gray(rgb) if grayscale else rgb / 255.0
-    blended = (1.0 - alpha) * base + alpha * colours
+    weight = float(alpha) * np.abs(norm)[..., None]
+    blended = (1.0 - weight) * base + weight * colours
     return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
 
 
@@ -321,7 +326,7 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
 
 
 def render(values, image=None, *, method=None, target=None, labels=None, probability=None,
-           signed=None, alpha=0.5, outlier_perc=DEFAULT_OUTLIER_PERC, cmap=None,
+           signed=None, alpha=0.8, outlier_perc=DEFAULT_OUTLIER_PERC, cmap=None,
            colorbar=True, heading=None, size=3.0, dpi=100):
     """One titled panel: the map over the image with a colour bar; uint8 RGB.
 
@@ -343,7 +348,7 @@ def render(values, image=None, *, method=None, target=None, labels=None, probabi
 
 
 def render_grid(maps, images=None, *, method=None, targets=None, labels=None,
-                probabilities=None, signed=None, alpha=0.5, outlier_perc=DEFAULT_OUTLIER_PERC,
+                probabilities=None, signed=None, alpha=0.8, outlier_perc=DEFAULT_OUTLIER_PERC,
                 cmap=None, captions=None, suptitle=None, size=2.2, dpi=100, show_inputs=True):
     """A grid of titled panels, one column per image, one row per target.
 
