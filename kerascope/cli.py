@@ -946,17 +946,23 @@ def demo(methods_, batch_size, out, force, quiet, debug):
 @cli.command(name="methods")
 def methods_command():
     """List the methods: name, family, what it computes and its paper."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("method", "family", "map", "what it computes", "paper", show_lines=False)
-    for entry in catalog():
-        name = entry["name"]
-        if entry["aliases"]:
-            name += f"\n[dim]{', '.join(entry['aliases'])}[/dim]"
+    entries = catalog()
+    widest = max(len(name) for e in entries for name in (e["name"], *e["aliases"]))
+    table = Table(title="kerascope methods (aliases dimmed; -m NAME or -m all)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("method", no_wrap=True, min_width=widest)
+    table.add_column("family", no_wrap=True)
+    table.add_column("map", no_wrap=True)
+    table.add_column("what it computes · paper")
+    for entry in entries:
+        name = "\n".join([entry["name"], *(f"[dim]{a}[/dim]" for a in entry["aliases"])])
         table.add_row(name, entry["family"], "signed" if entry["signed"] else "unsigned",
-                      entry["summary"], entry["paper"])
-    Console().print(table)
+                      f"{entry['summary']}\n[dim]{entry['paper']}[/dim]")
+    Console(width=None if sys.stdout.isatty() else 120, highlight=False).print(table)
 
 
 def _consoles(quiet):

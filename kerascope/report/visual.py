@@ -14,8 +14,9 @@ message of an ordinary ``logging`` call and a handler turns it into HTML::
 :class:`VisualHandler` writes one self-contained page (images embedded as PNG data
 URIs, no network), complete after every record, so it can be opened while training
 runs. Images may be numpy arrays, backend tensors (TensorFlow, JAX, PyTorch), a
-``tf.data`` element ``(images, labels)`` or a dict of arrays, one image ``(H, W[, C])``
-or a batch ``(N, H, W[, C])`` (channels first too). Each image is shown with its
+``tf.data`` element ``(images, labels)``, a ``tf.data.Dataset`` (its first element) or
+a dict of arrays; one image ``(H, W[, C])`` or ``(C, H, W)`` with C in 1, 3, 4 (PyTorch's
+layout), or a batch ``(N, H, W[, C])``, ``(N, C, H, W)`` or ``(N, H, W)`` (grayscale). Each image is shown with its
 shape, dtype and value range, so a wrong scaling or a channel swap is seen at once.
 ``str(record)`` is the HTML fragment, so a plain ``logging.FileHandler("x.html")``
 writes a page too, as with VisualLogging.
