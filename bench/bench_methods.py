@@ -13,7 +13,7 @@ Two batch settings per expanded method: "aligned" (batch_size a multiple of the 
 one input expands into, so kerascope's calls are full) and batch_size=64 (the raw
 baseline then makes full 64-row calls; kerascope splits inputs per call, see README).
 
-    KERAS_BACKEND=jax /work/venvs/jax/bin/python bench/bench_methods.py [--repeats 5]
+    KERAS_BACKEND=jax .venv-jax/bin/python bench/bench_methods.py [--repeats 5]
 """
 
 import argparse

@@ -15,7 +15,7 @@ kerascope's side is the API that returns what the peer returns:
   reduction (max |g|) and normalization.
 A peer that raises is reported as a crash with its error, not timed.
 
-    KERAS_BACKEND=tensorflow /work/venvs/tensorflow/bin/python bench/bench_peers.py
+    KERAS_BACKEND=tensorflow .venv-tensorflow/bin/python bench/bench_peers.py
 """
 
 import argparse

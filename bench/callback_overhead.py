@@ -13,7 +13,7 @@ writing the TensorBoard image. The ratio callback / epoch is reported for epoch 
 (includes the one-time compilation of the explanation pass) and as the median over
 the later epochs (steady state).
 
-    KERAS_BACKEND=jax /work/venvs/jax/bin/python bench/callback_overhead.py [--epochs 4]
+    KERAS_BACKEND=jax .venv-jax/bin/python bench/callback_overhead.py [--epochs 4]
         [--max-images 25]
 """
 

@@ -18,12 +18,14 @@ builds nothing per batch). ``trace_count()`` tells how often a graph was traced.
 
 import collections
 import importlib
+import importlib.util
 
 import keras
 
 from kerascope.backend.common import Passes, note_trace, trace_count
 
-__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches", "clear_cache", "custom_gradient"]
+__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches", "clear_cache", "custom_gradient",
+           "native_summary_writer"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -64,6 +66,17 @@ def compiled(view, score, gradients, wrt_inputs=True):
     else:
         _CACHE.move_to_end(key)
     return fn
+
+
+def native_summary_writer(logdir):
+    """The backend's own TensorBoard writer for ``logdir`` (``tf.summary`` on the
+    TensorFlow backend), or None where there is none (JAX, PyTorch, or TensorFlow not
+    installed): callers then write event files with the tensorboard package."""
+    if backend_name() != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
+        return None
+    from kerascope.backend.tensorflow.summary import TFSummaryWriter
+
+    return TFSummaryWriter(logdir)
 
 
 def pads_batches():

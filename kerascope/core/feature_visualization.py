@@ -10,7 +10,7 @@ import numpy as np
 
 from kerascope.core.base import Explainer, validation_images
 from kerascope.feature_visualization import objectives as obj
-from kerascope.feature_visualization.optimize import _layer_shapes, _image_shape, visualize
+from kerascope.feature_visualization.optimize import layer_output_shapes, input_image_shape, visualize
 from kerascope.feature_visualization.parametrizations import PixelImage
 from kerascope.surgery import ModelView, channel_axis, find_layer
 from kerascope.utils.display import grid_display
@@ -42,9 +42,9 @@ class FilterVisualization(Explainer):
             image_shape = np.asarray(validation_images(validation_data)).shape[1:]
         layer = find_layer(model, layer_name)
         axis = channel_axis(model)
-        shape = _image_shape(model, image_shape, axis)
+        shape = input_image_shape(model, image_shape, axis)
         view = ModelView(model, layers=[layer])
-        out_shape = _layer_shapes(view, shape, axis)[id(layer)]
+        out_shape = layer_output_shapes(view, shape, axis)[id(layer)]
         channels = out_shape[axis] if len(out_shape) > 2 else out_shape[-1]
         if filters is None:
             filters = list(range(channels))

@@ -152,7 +152,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
         raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
 
     axis = channel_axis(model)
-    shape_hw_c = _image_shape(model, image_shape, axis)
+    shape_hw_c = input_image_shape(model, image_shape, axis)
     if transforms == "standard":
         transforms = tfm.standard_transforms(max(shape_hw_c[:2]))
     transforms = list(transforms or [])
@@ -176,7 +176,7 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             if not any(layer is seen for seen in layers):
                 layers.append(layer)
     view = ModelView(model, output_index=output_index, use_logits=use_logits, layers=layers)
-    shapes = _layer_shapes(view, shape_hw_c, axis)
+    shapes = layer_output_shapes(view, shape_hw_c, axis)
     for row in rows + ([penalty] if penalty is not None else []):
         for _, term in row.terms:
             term.validate(shapes, axis)
@@ -231,7 +231,7 @@ def _private(objective, model):
     return Objective([(w, copy.copy(t)) for w, t in objective.terms]).resolve(model)
 
 
-def _image_shape(model, image_shape, axis):
+def input_image_shape(model, image_shape, axis):
     """``(H, W, C)`` of the image to optimize (channels last)."""
     if image_shape is None:
         try:
@@ -255,7 +255,7 @@ def _image_shape(model, image_shape, axis):
     return shape
 
 
-def _layer_shapes(view, shape_hw_c, axis):
+def layer_output_shapes(view, shape_hw_c, axis):
     """Output shapes of the view's captured layers and of the logits (one eager pass)."""
     shapes = {}
 

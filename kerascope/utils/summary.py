@@ -2,7 +2,7 @@
 
 ``SummaryWriter(logdir).image(tag, image, step)`` appends one image to an event
 file in ``logdir``. On the TensorFlow backend it goes through ``tf.summary.image``
-(``kerascope.backend.tensorflow.summary``); elsewhere the record is built here with
+(``kerascope.backend.native_summary_writer``); elsewhere the record is built here with
 the ``tensorboard`` package's protos and record writer, which never import
 TensorFlow. Both write the same thing: a string tensor ``[width, height, png]``
 tagged for TensorBoard's images plugin, read back by
@@ -11,7 +11,6 @@ tagged for TensorBoard's images plugin, read back by
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import itertools
 import os
@@ -21,6 +20,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from kerascope import backend
 from kerascope.utils.image import to_uint8
 
 __all__ = ["SummaryWriter", "EventFileWriter", "encode_png", "read_images"]
@@ -49,13 +49,6 @@ def encode_png(image) -> bytes:
     buffer = io.BytesIO()
     pil.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _tensorflow_wanted() -> bool:
-    import keras
-
-    return (keras.backend.backend() == "tensorflow"
-            and importlib.util.find_spec("tensorflow") is not None)
 
 
 class EventFileWriter:
@@ -133,14 +126,13 @@ class SummaryWriter:
     def __init__(self, logdir, use_tensorflow=None):
         self.logdir = str(logdir)
         os.makedirs(self.logdir, exist_ok=True)
-        if use_tensorflow is None:
-            use_tensorflow = _tensorflow_wanted()
-        if use_tensorflow:
-            from kerascope.backend.tensorflow.summary import TFSummaryWriter
-
-            self._impl = TFSummaryWriter(self.logdir)
-        else:
-            self._impl = EventFileWriter(self.logdir)
+        native = backend.native_summary_writer(self.logdir) if use_tensorflow is not False else None
+        if use_tensorflow and native is None:
+            raise ValueError(
+                "use_tensorflow: tf.summary needs the TensorFlow backend with tensorflow "
+                "installed; pass use_tensorflow=None or False."
+            )
+        self._impl = native if native is not None else EventFileWriter(self.logdir)
         self.closed = False
 
     @property
