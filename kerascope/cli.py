@@ -915,7 +915,8 @@ def demo(methods_, batch_size, out, force, quiet, debug):
 
     from kerascope import demo as demo_lib
 
-    if hasattr(demo_lib, "load_colour_model"):
+    colour_path = getattr(demo_lib, "COLOUR_MODEL_PATH", None)
+    if hasattr(demo_lib, "load_colour_model") and (colour_path is None or colour_path.is_file()):
         model = demo_lib.load_colour_model()
         images, labels_true, masks = demo_lib.load_colour_samples()
         class_names = list(getattr(demo_lib, "COLOUR_CLASS_NAMES", demo_lib.CLASS_NAMES))

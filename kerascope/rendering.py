@@ -47,6 +47,8 @@ __all__ = [
     "render",
     "render_grid",
     "colorbar_strip",
+    "resize_map",
+    "format_value",
     "png_bytes",
     "save_png",
 ]
@@ -204,7 +206,8 @@ def _guess_range(values):
     return low, high
 
 
-def _resize_map(values, shape):
+def resize_map(values, shape):
+    """A 2-D map resized (bilinear) to ``shape`` ``(H, W)``, as float64."""
     if values.shape == tuple(shape):
         return values
     pil = Image.fromarray(values.astype(np.float32), mode="F")
@@ -236,7 +239,7 @@ def overlay(values, image=None, *, signed=None, alpha=0.8, outlier_perc=DEFAULT_
     if image is None:
         return np.rint(colorize(norm, signed, cmap) * 255).astype(np.uint8)
     rgb = to_rgb(image)
-    norm = _resize_map(norm, rgb.shape[:2])
+    norm = resize_map(norm, rgb.shape[:2])
     colours = colorize(norm, signed, cmap)
     base = _gray(rgb) if grayscale else rgb / 255.0
     weight = float(alpha) * np.abs(norm)[..., None]
@@ -273,7 +276,8 @@ def _label(labels, target):
         return None
 
 
-def _format(value):
+def format_value(value):
+    """A short label for a colour-bar value: 3 significant digits."""
     if value == 0:
         return "0"
     magnitude = abs(value)
@@ -320,7 +324,7 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
         bar = figure.colorbar(mappable, ax=axes, fraction=0.046, pad=0.03)
         ticks = [-bound, 0.0, bound] if signed else [0.0, bound]
         bar.set_ticks(ticks)
-        bar.set_ticklabels([_format(t) for t in ticks])
+        bar.set_ticklabels([format_value(t) for t in ticks])
         bar.ax.tick_params(labelsize=fontsize - 1)
     return scale
 

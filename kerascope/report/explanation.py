@@ -93,7 +93,7 @@ def mask_share(values, mask):
         arr = arr[..., 0]
     mask = np.asarray(mask, dtype=bool)
     if arr.shape != mask.shape:
-        arr = np.abs(rendering._resize_map(arr, mask.shape))
+        arr = np.abs(rendering.resize_map(arr, mask.shape))
     total = arr.sum()
     return float(arr[mask].sum() / total) if total > 0 else float("nan")
 
@@ -160,7 +160,7 @@ def _params(parameters):
 
 
 def _fmt(value):
-    return rendering._format(float(value))
+    return rendering.format_value(float(value))
 
 
 def render_report(data: Explained) -> str:
@@ -197,33 +197,14 @@ def render_report(data: Explained) -> str:
     out.append('<table class="meta">' + "".join(
         f"<tr><td>{_esc(a)}</td><td>{_esc(b)}</td></tr>" for a, b in header) + "</table>")
 
-    # methods
-    out.append("<h2>Methods</h2>")
-    columns = ["method", "family", "map", "parameters", "time (s)"]
-    if shares:
-        columns.append("mass in mask (mean)")
-    rows = []
-    for run in data.runs:
-        cells = [f"<b>{_esc(run.name)}</b><div class='small'>{_esc(run.summary)}</div>"
-                 f"<div class='small'>{_esc(run.paper)}</div>",
-                 _esc(run.family), "signed (blue &lt; 0 &lt; red)" if run.signed
-                 else "unsigned (white 0 → red)",
-                 f"<code>{_esc(_params(run.parameters))}</code>", f"{run.seconds:.2f}"]
-        if shares:
-            values = np.asarray(shares[run.name], dtype=np.float64)
-            mean = np.nanmean(values) if np.isfinite(values).any() else float("nan")
-            cells.append(f"<span class='share'>{mean:.0%}</span>" if np.isfinite(mean) else "–")
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out.append('<table class="methods"><tr>' + "".join(f"<th>{_esc(c)}</th>" for c in columns)
-               + "</tr>" + "".join(rows) + "</table>")
-    out.append(
-        "<p class='small'>Each map is drawn over a grayscale copy of its input; its colour bar "
-        "is in the map's own units, clipped at the value holding 98% of the map's mass "
-        "(the brightest 2% saturate). Signed maps: red is evidence for the target, blue "
-        "against.</p>")
-
     # explanations
     out.append("<h2>Explanations</h2>")
+    out.append(
+        "<p class='small'>Each map is drawn over a grayscale copy of its input, more opaque "
+        "where it is stronger; its colour bar is in the map's own units, clipped at the value "
+        "holding 98% of the map's mass (the brightest 2% saturate). Signed maps: red is "
+        "evidence for the target, blue against. Parameters and times: see Methods below."
+        "</p>")
     out.append('<div class="scroll"><table class="explanations"><tr><th>input</th>'
                "<th>top-3 predictions</th>"
                + "".join(f"<th>{_esc(run.name)}</th>" for run in data.runs) + "</tr>")
@@ -266,6 +247,25 @@ def render_report(data: Explained) -> str:
             out.append("</tr>")
     out.append("</table></div>")
 
+    # methods
+    out.append("<h2>Methods</h2>")
+    columns = ["method", "family", "map", "parameters", "time (s)"]
+    if shares:
+        columns.append("mass in mask (mean)")
+    rows = []
+    for run in data.runs:
+        cells = [f"<b>{_esc(run.name)}</b><div class='small'>{_esc(run.summary)}</div>"
+                 f"<div class='small'>{_esc(run.paper)}</div>",
+                 _esc(run.family), "signed (blue &lt; 0 &lt; red)" if run.signed
+                 else "unsigned (white 0 → red)",
+                 f"<code>{_esc(_params(run.parameters))}</code>", f"{run.seconds:.2f}"]
+        if shares:
+            values = np.asarray(shares[run.name], dtype=np.float64)
+            mean = np.nanmean(values) if np.isfinite(values).any() else float("nan")
+            cells.append(f"<span class='share'>{mean:.0%}</span>" if np.isfinite(mean) else "–")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append('<table class="methods"><tr>' + "".join(f"<th>{_esc(c)}</th>" for c in columns)
+               + "</tr>" + "".join(rows) + "</table>")
     # pipeline
     out.append("<h2>Pipeline: what the model was fed</h2>")
     out.append(f"<p class='small'>Preprocessing: {_esc(data.preprocess)}. The thumbnail shows "
