@@ -910,6 +910,9 @@ def demo(methods_, batch_size, out, force, quiet, debug):
     check_out(out, force, replace_previous=True)
     entries = catalog()
     method_names = resolve_methods(methods_ or ("all",), entries)
+    if not methods_:  # the default methods first, then the others
+        method_names = [m for m in DEFAULT_METHODS if m in method_names] + [
+            m for m in method_names if m not in DEFAULT_METHODS]
     _quiet_frameworks()
     import numpy as np
 
