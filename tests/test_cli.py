@@ -87,7 +87,7 @@ def test_explain_writes_the_maps_of_the_python_api(files, capsys, tmp_path):
         assert [pathlib.Path(f).name for f in saved["files"]] == [p.name for p in images]
         parameters = json.loads(str(saved["parameters"]))
         assert list(saved["methods"]) == list(METHODS)
-        outputs = np.asarray(model(x))
+        outputs = keras.ops.convert_to_numpy(model(x))
         np.testing.assert_allclose(saved["outputs"], outputs, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(saved["targets"][:, 0], outputs.argmax(axis=-1))
         for name in METHODS:
