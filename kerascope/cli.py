@@ -635,12 +635,16 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
             start = time.perf_counter()
             per_image_maps = [None] * n
             outputs = [None] * n
+            # Inputs per device batch: the rows one input expands into (noisy copies,
+            # path points, masks) times its targets fill batch_size.
+            rows = method.rows_per_input() if hasattr(method, "rows_per_input") else 1
+            step = max(1, batch_size // (max(1, int(rows)) * (value if kind == "top" else 1)))
             for shape, indices in groups.items():
                 stacked = np.concatenate([inputs.x[i] for i in indices])
 
                 def stream(array=stacked):
-                    for first in range(0, len(array), batch_size):
-                        batch = array[first:first + batch_size]
+                    for first in range(0, len(array), step):
+                        batch = array[first:first + step]
                         yield batch
                         progress.advance(task, len(batch))
 
@@ -834,7 +838,7 @@ def _with(options):
     return decorate
 
 
-@cli.command()
+@cli.command(short_help="Explain a saved model on image files: maps, PNGs and a report.")
 @click.argument("model", type=click.Path(path_type=pathlib.Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=pathlib.Path))
 @click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
@@ -853,8 +857,10 @@ def _with(options):
                                  "resnet_v2", "inception_v3", "inception_resnet_v2", "xception",
                                  "mobilenet", "mobilenet_v2", "mobilenet_v3", "densenet",
                                  "nasnet", "efficientnet", "efficientnet_v2", "convnext"]),
-              help="How pixel values become model inputs. Default: 0-255 when the model starts "
-                   "with a Rescaling layer, else 0-1.")
+              metavar="0-1|-1-1|0-255|FAMILY",
+              help="How pixel values become model inputs; FAMILY is a keras.applications "
+                   "family (vgg16, resnet50, mobilenet_v2, efficientnet, xception, ...). "
+                   "Default: 0-255 when the model starts with a Rescaling layer, else 0-1.")
 @click.option("--unsafe", is_flag=True,
               help="Load a model with Lambda layers (runs code from the file; trusted files only).")
 @_with(_common)
@@ -898,7 +904,7 @@ def explain(model, images, methods_, target, labels, layer, options, preprocess,
         _summary(console, runs, out, len(inputs.x))
 
 
-@cli.command()
+@cli.command(short_help="Explain the bundled demo model with every method.")
 @click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
               help="Methods to run (default: all).")
 @_with(_common)
@@ -947,7 +953,7 @@ def demo(methods_, batch_size, out, force, quiet, debug):
         _summary(console, runs, out, len(images))
 
 
-@cli.command(name="methods")
+@cli.command(name="methods", short_help="List the methods, their families and papers.")
 def methods_command():
     """List the methods: name, family, what it computes and its paper."""
     from rich import box
@@ -990,6 +996,9 @@ def main(argv=None):
         _error("aborted.")
         return 130
     except click.ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `kerascope`: the help
+            click.echo(error.ctx.get_help() if error.ctx else "")
+            return 0
         if debug:
             raise
         _error(_one_line(error.format_message()))

@@ -367,3 +367,24 @@ def test_usage_errors_are_one_line(capsys):
 def test_python_dash_m_runs_the_command():
     result, _ = _subprocess(["--version"])
     assert result.returncode == 0 and "kerascope" in result.stdout
+
+
+def test_numpy_arrays_as_inputs(files, capsys, tmp_path):
+    folder, model_path, images = files
+    pixels = np.stack([np.asarray(Image.open(images[0])), np.asarray(Image.open(images[2]))])
+    np.save(tmp_path / "pixels.npy", pixels)  # uint8: preprocessed as image files
+    np.save(tmp_path / "inputs.npy", pixels.astype(np.float32) / 255.0)  # float: fed as is
+    out = tmp_path / "out"
+    code, _, err = run(["explain", model_path, tmp_path / "pixels.npy", tmp_path / "inputs.npy",
+                        images[0], "-m", "vanilla_gradients", "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    with np.load(out / "maps.npz") as saved:
+        maps = saved["vanilla_gradients"]
+        assert list(saved["files"][:2]) == ["pixels.npy[0]", "pixels.npy[1]"]
+    np.testing.assert_allclose(maps[0], maps[2], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(maps[0], maps[4], rtol=1e-5, atol=1e-7)
+    assert "fed to the model as they are" in (out / "report.html").read_text()
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 5, 5, 3), np.uint8))
+    code, _, err = run(["explain", model_path, tmp_path / "wrong.npy", "--out", tmp_path / "o"],
+                       capsys)
+    assert_rejected(code, err, tmp_path / "o", "IMAGES", "wrong.npy", "(2, 5, 5, 3)")
