@@ -388,3 +388,38 @@ def test_numpy_arrays_as_inputs(files, capsys, tmp_path):
     code, _, err = run(["explain", model_path, tmp_path / "wrong.npy", "--out", tmp_path / "o"],
                        capsys)
     assert_rejected(code, err, tmp_path / "o", "IMAGES", "wrong.npy", "(2, 5, 5, 3)")
+
+
+def test_demo_writes_its_report(capsys, tmp_path):
+    out = tmp_path / "demo"
+    code, stdout, err = run(["demo", "-m", "grad_cam", "-m", "gradients_inputs", "--out", out],
+                            capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "grad_cam.png", "gradients_inputs.png", "maps.npz", "report.html"]
+    assert str(out / "report.html") in stdout.replace("\n", "")
+    code, _, err = run(["demo", "-m", "grad_cam", "--out", out, "--quiet"], capsys)
+    assert code == 0, err  # the demo replaces its own previous output
+    assert sorted(p.name for p in out.iterdir()) == ["grad_cam.png", "maps.npz", "report.html"]
+
+
+def test_colour_demo_maps_point_at_the_object(capsys, tmp_path):
+    from kerascope import demo
+
+    path = getattr(demo, "COLOUR_MODEL_PATH", None)
+    if path is None or not path.is_file():
+        pytest.skip("the colour demo model is not bundled (kerascope demo uses the digits)")
+    out = tmp_path / "demo"
+    code, _, err = run(["demo", "-m", "grad_cam", "-m", "integrated_gradients", "-m", "occlusion",
+                        "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    _, _, masks = demo.load_colour_samples()
+    from kerascope.report import mask_share
+
+    with np.load(out / "maps.npz") as saved:
+        saturated = [np.mean(m >= 0.9 * m.max()) for m in saved["occlusion"]]
+        assert np.mean(saturated) < 0.2, saturated
+        for name in ("grad_cam", "integrated_gradients", "occlusion"):
+            shares = [mask_share(m, mask) for m, mask in zip(saved[name], masks)]
+            assert np.mean(shares) > 0.5, (name, shares)
+    assert "in mask" in (out / "report.html").read_text()
