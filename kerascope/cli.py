@@ -119,8 +119,10 @@ _MISSING = object()
 
 
 def catalog():
-    """The method table: :func:`static_catalog`, or the imported catalog as fallback."""
-    entries = static_catalog()
+    """The method table: the registry's catalog when ``kerascope.methods`` is already
+    imported (methods registered at run time included), else :func:`static_catalog`
+    (no Keras import), else the imported catalog."""
+    entries = None if "kerascope.methods" in sys.modules else static_catalog()
     if entries is not None:
         return entries
     from kerascope import methods
