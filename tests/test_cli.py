@@ -425,3 +425,29 @@ def test_colour_demo_maps_point_at_the_object(capsys, tmp_path):
             shares = [mask_share(m, mask) for m, mask in zip(saved[name], masks)]
             assert np.mean(shares) > 0.5, (name, shares)
     assert "in mask" in (out / "report.html").read_text()
+
+
+def test_legacy_h5_models_load_and_their_lambda_layers_are_refused(files, capsys, tmp_path):
+    pytest.importorskip("h5py")
+    _, _, images = files
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns that .h5 is a legacy format
+        _cnn(name="legacy").save(tmp_path / "legacy.h5")
+        inputs = keras.Input((16, 16, 3))
+        h = keras.layers.Lambda(lambda t: t + 1.0, name="shift")(inputs)
+        outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h))
+        keras.Model(inputs, outputs).save(tmp_path / "lambda.h5")
+    out = tmp_path / "out"
+    code, _, err = run(["explain", tmp_path / "legacy.h5", images[0], "-m", "grad_cam", "--out",
+                        out, "--quiet"], capsys)
+    assert code == 0, err
+    assert (out / "maps.npz").is_file()
+    code, _, err = run(["explain", tmp_path / "lambda.h5", images[0], "--out", tmp_path / "o"],
+                       capsys)
+    assert_rejected(code, err, tmp_path / "o", "MODEL", "Lambda", "'shift'", "--unsafe")
+    fake = tmp_path / "fake.h5"
+    fake.write_text("not hdf5")
+    code, _, err = run(["explain", fake, images[0], "--out", tmp_path / "o"], capsys)
+    assert_rejected(code, err, tmp_path / "o", "MODEL", "not an HDF5")
