@@ -7,11 +7,12 @@ import itertools
 import logging
 
 import keras
-import numpy as np
 
 from kerascope.report.visual import VisualHandler, VisualRecord, to_numpy
 
 __all__ = ["VisualLoggingCallback"]
+
+_LOGGERS = itertools.count()  # one private logger per callback
 
 
 class VisualLoggingCallback(keras.callbacks.Callback):
@@ -47,7 +48,8 @@ class VisualLoggingCallback(keras.callbacks.Callback):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}.")
         if logger is None:
-            logger = logging.getLogger(f"kerascope.visual.{id(self)}")
+            number = next(_LOGGERS)
+            logger = logging.getLogger("kerascope.batches" + (f".{number}" if number else ""))
             logger.propagate = False
             logger.setLevel(level)
         elif isinstance(logger, str):
