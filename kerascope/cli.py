@@ -396,7 +396,7 @@ def method_defaults(name, accepted, black, image_size):
     uniform = bool(np.allclose(black, black[0]))
     height, width = image_size
     options = {}
-    if "seed" in accepted:
+    if "seed" in accepted and name != "integrated_gradients":  # IG's seed: uniform baselines
         options["seed"] = 0
     if name == "occlusion":
         options["patch_size"] = max(2, int(round(min(height, width) / 8)))

@@ -263,7 +263,8 @@ def title(method=None, target=None, labels=None, probability=None):
             text += f" '{name}'"
         parts.append(text)
     if probability is not None and np.isfinite(probability):
-        parts.append(f"p={float(probability):.2f}")
+        p = float(probability)
+        parts.append(f"p={p:.2f}" if p >= 0.01 or p == 0 else f"p={p:.1e}")
     return " · ".join(parts)
 
 
@@ -291,7 +292,7 @@ def _figure(width, height, dpi):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=dpi)
+    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
@@ -321,7 +322,7 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
         norm = Normalize(-bound if signed else 0.0, bound)
         mappable = ScalarMappable(norm=norm, cmap=_colormap(cmap or (DIVERGING if signed
                                                                         else SEQUENTIAL)))
-        bar = figure.colorbar(mappable, ax=axes, fraction=0.046, pad=0.03)
+        bar = figure.colorbar(mappable, ax=axes, fraction=0.046, pad=0.02, shrink=0.9)
         ticks = [-bound, 0.0, bound] if signed else [0.0, bound]
         bar.set_ticks(ticks)
         bar.set_ticklabels([format_value(t) for t in ticks])
@@ -347,7 +348,6 @@ def render(values, image=None, *, method=None, target=None, labels=None, probabi
     axes = figure.add_subplot(1, 1, 1)
     _panel(figure, axes, values, image, signed=signed, alpha=alpha, outlier_perc=outlier_perc,
            cmap=cmap, heading=heading, colorbar=colorbar, fontsize=9)
-    figure.tight_layout(pad=0.3)
     return _to_array(figure)
 
 
@@ -402,7 +402,6 @@ def render_grid(maps, images=None, *, method=None, targets=None, labels=None,
                    heading=heading, colorbar=True, fontsize=7)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
-    figure.tight_layout(pad=0.4)
     return _to_array(figure)
 
 
