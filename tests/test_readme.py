@@ -66,6 +66,10 @@ def test_callbacks_refuse_at_construction_without_a_writer(tmp_path, monkeypatch
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match="VanillaGradientsCallback: .*tensorboard package"):
         VanillaGradientsCallback((images, None), class_index=0, output_dir=tmp_path)
+    from kerascope.callbacks.trust import MetricsCallback
+
+    with pytest.raises(ImportError, match="MetricsCallback: .*tensorboard package"):
+        MetricsCallback((images, None), output_dir=tmp_path)
     monkeypatch.undo()
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
