@@ -478,6 +478,8 @@ def read_inputs(paths, model, preprocess, spec, console):
         path = pathlib.Path(raw)
         if path.suffix.lower() in _ARRAY_SUFFIXES and path.is_file():
             for name, pix, x, note in _read_array(path, preset, spec):
+                if "warning:" in note and note not in notes and console is not None:
+                    console.print(f"[yellow]kerascope: {note}[/yellow]", highlight=False)
                 names.append(name)
                 pixels.append(pix)
                 xs.append(x)
@@ -546,6 +548,9 @@ def _read_array(path, preset, spec):
         x = array.astype(np.float32)
         note = (f"{path.name}: {array.dtype} values in [{float(array.min()):.3g}, "
                 f"{float(array.max()):.3g}] fed to the model as they are (no preprocessing)")
+        if preset in ("0-1", "-1-1") and float(array.max()) > 1.5:
+            note += (f"; warning: the model expects {preset} inputs, these look like pixel "
+                     "values (save them as uint8 to have them preprocessed)")
     for i in range(len(array)):
         image = np.moveaxis(array[i], 0, -1) if spec.channels_first else array[i]
         out.append((f"{path.name}[{i}]", image, x[i:i + 1], note))

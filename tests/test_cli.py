@@ -451,3 +451,14 @@ def test_legacy_h5_models_load_and_their_lambda_layers_are_refused(files, capsys
     fake.write_text("not hdf5")
     code, _, err = run(["explain", fake, images[0], "--out", tmp_path / "o"], capsys)
     assert_rejected(code, err, tmp_path / "o", "MODEL", "not an HDF5")
+
+
+def test_float_pixel_values_fed_to_a_0_1_model_are_flagged(files, capsys, tmp_path):
+    _, model_path, images = files
+    np.save(tmp_path / "raw.npy", np.asarray(Image.open(images[0]), dtype=np.float32)[None])
+    out = tmp_path / "out"
+    code, _, err = run(["explain", model_path, tmp_path / "raw.npy", "-m", "grad_cam", "--out",
+                        out, "--quiet"], capsys)
+    assert code == 0
+    assert "raw.npy" in err and "look like pixel values" in err
+    assert "look like pixel values" in (out / "report.html").read_text()
