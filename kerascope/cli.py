@@ -985,7 +985,8 @@ def methods_command():
 def _consoles(quiet):
     from rich.console import Console
 
-    return Console(quiet=quiet, highlight=False), Console(stderr=True, highlight=False)
+    return (Console(quiet=quiet, highlight=False),
+            Console(stderr=True, highlight=False, soft_wrap=True))
 
 
 # -- entry point ----------------------------------------------------------------------------------
