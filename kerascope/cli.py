@@ -385,7 +385,10 @@ def method_defaults(name, accepted, black, image_size):
     """The command's options for a method, set from the preprocessed value range.
 
     Occlusion fills its patches with black as the model sees it (not tf-explain's
-    127.5, which is meant for [0, 255] inputs) with patches of 1/8 of the image side;
+    127.5, which is meant for [0, 255] inputs) with patches of 1/8 of the image side and
+    maps the probability drop ``p(x) - p(occluded)`` (0 where a patch changes nothing,
+    for every target, where tf-explain's ``1 - p(occluded)`` is near 1 everywhere for an
+    unlikely class);
     Integrated Gradients starts from a black image; random methods get seed 0 so that
     runs repeat; RISE draws 1000 masks. SmoothGrad's noise is already a fraction of
     each input's value range.
@@ -401,6 +404,7 @@ def method_defaults(name, accepted, black, image_size):
     if name == "occlusion":
         options["patch_size"] = max(2, int(round(min(height, width) / 8)))
         options["fill_value"] = float(black.mean())
+        options["mode"] = "difference"  # p(x) - p(occluded): 0 where nothing changes
     if name == "integrated_gradients":
         options["n_steps"] = 64
         options["baseline"] = float(black[0]) if uniform else black.tolist()

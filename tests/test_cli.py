@@ -109,7 +109,7 @@ def test_preprocessing_sets_the_range_dependent_defaults(files, capsys, tmp_path
     with np.load(out / "maps.npz") as saved:
         parameters = json.loads(str(saved["parameters"]))
         assert str(saved["preprocess"]).startswith("-1-1")
-    assert parameters["occlusion"] == {"patch_size": 4, "fill_value": -1.0}
+    assert parameters["occlusion"] == {"patch_size": 4, "fill_value": -1.0, "mode": "difference"}
     assert parameters["integrated_gradients"]["baseline"] == -1.0
     assert "-1-1" in (out / "report.html").read_text()
 

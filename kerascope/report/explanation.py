@@ -153,6 +153,11 @@ def _class_text(labels, index):
     return f"{int(index)} ({name})" if name is not None and name != str(int(index)) else f"{int(index)}"
 
 
+def _probability(p):
+    p = float(p)
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+
+
 def _params(parameters):
     if not parameters:
         return "defaults"
@@ -214,8 +219,10 @@ def render_report(data: Explained) -> str:
             out.append("<tr>")
             if j == 0:
                 preds = "<br>".join(
-                    f"{'<b>' if c == targets[i][0] else ''}{_esc(_class_text(data.labels, c))}: "
-                    f"{p:.3f}{'</b>' if c == targets[i][0] else ''}" for c, p in ranked[i])
+                    (f"<b>{_esc(_class_text(data.labels, c))}: {_probability(p)}</b>"
+                     if c == targets[i][0]
+                     else f"{_esc(_class_text(data.labels, c))}: {_probability(p)}")
+                    for c, p in ranked[i])
                 out.append(
                     f'<td rowspan="{k}" class="input"><img class="input-image" alt="input" '
                     f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
@@ -234,7 +241,7 @@ def render_report(data: Explained) -> str:
                          else f"<span>{top}</span><span>{bottom}</span>")
                 caption = f"target {_class_text(data.labels, target)}"
                 if probability is not None:
-                    caption += f", p={probability:.3f}"
+                    caption += f", p={_probability(probability)}"
                 if shares:
                     share = shares[run.name][i][j]
                     if np.isfinite(share):
