@@ -158,6 +158,10 @@ def resolve_methods(values, entries):
     return list(dict.fromkeys(names))
 
 
+def _asks_all(values):
+    return any(part.strip() == "all" for value in values for part in str(value).split(","))
+
+
 # -- argument parsing that needs no Keras ---------------------------------------------------
 def parse_target(text):
     """``("predicted", None)``, ``("index", n)`` or ``("top", k)``."""
@@ -563,8 +567,18 @@ def _read_array(path, preset, spec):
 
 def explain_run(model, inputs, method_names, *, target=("predicted", None), labels=None,
                 layer=None, user_options=None, batch_size=32, out, force=False, quiet=False,
-                console=None, err_console=None, replace_previous=False, model_name=None):
-    """Run the methods on the inputs and write the outputs to ``out`` (via a stage)."""
+                console=None, err_console=None, replace_previous=False, model_name=None,
+                optional=()):
+    """Run the methods on the inputs and write the outputs to ``out`` (via a stage).
+
+    A method named in ``optional`` (those ``-m all`` brings in) that does not apply to
+    the model (a ``ValueError`` from its run, e.g. CAM without a GAP -> Dense head) is
+    skipped with a warning and a note in the report; any other method's is bad input.
+    """
+    if err_console is None:
+        from rich.console import Console
+
+        err_console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
     import keras
     import numpy as np
 
@@ -638,7 +652,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
                         console=err_console, transient=True, disable=quiet)
 
     progress = new_progress()
-    runs, outputs_all = [], None
+    runs, outputs_all, skipped, done = [], None, [], 0
     with progress:
         task = progress.add_task("explaining", total=n * len(planned))
         for name, options, method in planned:
@@ -663,11 +677,20 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
                     out_group, maps = kerascope.explain(method, model, stream(), targets,
                                                         batch_size=batch_size)
                 except ValueError as error:
-                    raise _user_value_error(None, f"{name}: {error}") from None
+                    if name not in optional:
+                        raise _user_value_error(None, f"{name}: {error}") from None
+                    skipped.append(f"{name} does not apply to this model: {_one_line(error)}")
+                    break
                 maps = np.asarray(maps, dtype=np.float32)
                 for row, i in enumerate(indices):
                     per_image_maps[i] = maps[row]
                     outputs[i] = np.asarray(out_group[row])
+            done += n
+            progress.update(task, completed=done)
+            if any(m is None for m in per_image_maps):  # skipped
+                err_console.print(f"[yellow]kerascope: warning: skipped {skipped[-1]}[/yellow]",
+                                  highlight=False)
+                continue
             seconds = time.perf_counter() - start
             entry = entries.get(name, {})
             stacked_maps = [m if (kind == "top") else m[None] for m in per_image_maps]
@@ -678,7 +701,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
                                   paper=entry.get("paper", "")))
             if outputs_all is None:
                 outputs_all = np.stack(outputs)
-        if not planned:
+        if outputs_all is None:
             outputs_all = np.concatenate(
                 [np.asarray(keras.ops.convert_to_numpy(model(x, training=False))) for x in inputs.x])
 
@@ -737,7 +760,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
             parameter_count=int(model.count_params()), preprocess=inputs.preprocess,
             version=kerascope.__version__, keras_version=keras.__version__,
             date=time.strftime("%Y-%m-%d %H:%M:%S"), probability_note=probability_note,
-            notes=_method_notes(runs) + inputs.notes,
+            notes=_method_notes(runs) + inputs.notes + [f"skipped {s}" for s in skipped],
         )
         write_report(stage / "report.html", report)
     return runs, target_rows, probabilities
@@ -885,6 +908,7 @@ def explain(model, images, methods_, target, labels, layer, options, preprocess,
     check_out(out, force)
     entries = catalog()
     method_names = resolve_methods(methods_, entries) if methods_ else list(DEFAULT_METHODS)
+    optional = set(method_names) if _asks_all(methods_) else set()
     target_spec = parse_target(target)
     label_names = read_labels(labels) if labels is not None else None
     user_options = parse_options(options, method_names)
@@ -910,7 +934,8 @@ def explain(model, images, methods_, target, labels, layer, options, preprocess,
     runs, _, _ = explain_run(keras_model, inputs, method_names, target=target_spec,
                              labels=label_names, layer=layer, user_options=user_options,
                              batch_size=batch_size, out=out, force=force, quiet=quiet,
-                             console=console, err_console=err, model_name=f"{keras_model.name} ({model.name})")
+                             console=console, err_console=err, optional=optional,
+                             model_name=f"{keras_model.name} ({model.name})")
     if not quiet:
         _summary(console, runs, out, len(inputs.x))
 
@@ -959,6 +984,7 @@ def demo(methods_, batch_size, out, force, quiet, debug):
     runs, _, _ = explain_run(model, inputs, method_names, labels=class_names,
                              batch_size=batch_size, out=out, force=force, quiet=quiet,
                              console=console, err_console=err, replace_previous=True,
+                             optional=set() if methods_ else set(method_names),
                              model_name=f"{model.name} ({title})")
     if not quiet:
         _summary(console, runs, out, len(images))

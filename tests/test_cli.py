@@ -462,3 +462,23 @@ def test_float_pixel_values_fed_to_a_0_1_model_are_flagged(files, capsys, tmp_pa
     assert code == 0
     assert "raw.npy" in err and "look like pixel values" in err
     assert "look like pixel values" in (out / "report.html").read_text()
+
+
+def test_all_skips_methods_that_do_not_apply_but_named_ones_fail(files, capsys, tmp_path):
+    _, _, images = files
+    inputs = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
+    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(h))
+    keras.Model(inputs, outputs, name="flat_head").save(tmp_path / "flat.keras")
+    code, _, err = run(["explain", tmp_path / "flat.keras", images[0], "-m", "cam", "--out",
+                        tmp_path / "o"], capsys)
+    assert_rejected(code, err, tmp_path / "o", "cam", "global average pooling")
+    out = tmp_path / "out"
+    code, _, err = run(["explain", tmp_path / "flat.keras", images[0], "-m", "all",
+                        "-o", "rise.num_masks=50", "--out", out, "--quiet"], capsys)
+    assert code == 0, err
+    assert "skipped cam" in err
+    with np.load(out / "maps.npz") as saved:
+        ran = list(saved["methods"])
+    assert "cam" not in ran and "grad_cam" in ran and "occlusion" in ran
+    assert "skipped cam does not apply" in (out / "report.html").read_text()
