@@ -9,7 +9,7 @@ the first output is explained, the second is the signal CAMs are computed on.
 
 import keras
 
-from kerascope import surgery
+from kerascope import keras_internals, surgery
 
 KERNEL_AXIS = -1
 SPATIAL_AXIS = (-3, -2)
@@ -103,9 +103,8 @@ def endpoints(model, endpoints):
             model, endpoint["name"])
         link = endpoint.get("link", "output")
         node = endpoint.get("node", "last")
-        # Keras keeps a layer's graph calls ("nodes") privately; its public input/output
-        # are those of its only call. (A Keras-internals accessor belongs in one module.)
-        nodes = getattr(layer, "_inbound_nodes", None) or []
+        # A layer's public input/output are those of its only graph call.
+        nodes = keras_internals.inbound_nodes(layer)
         if node == "last" and len(nodes) <= 1:
             try:
                 tensors.append(layer.input if link == "input" else layer.output)
