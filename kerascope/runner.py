@@ -38,7 +38,7 @@ from kerascope.backend.common import Passes
 from kerascope.surgery import ModelView
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Traffic:
     """Host<->device traffic of passes: ``calls``, ``rows`` sent (padding included),
     ``bytes_in`` (host to device), ``bytes_out`` (device to host) and
