@@ -3,8 +3,8 @@
 Methods expand their inputs into rows (noisy copies, path points, masked images)
 and hand them to a ``PassRunner``; it feeds them to the backend in batches of at
 most ``batch_size`` rows and returns numpy arrays. On JAX, where every new shape is a
-new XLA compilation, a short batch is padded (its last row repeated) to a size
-already compiled or to the next power of two; TensorFlow relaxes its traced shapes
+new XLA compilation, a short batch is padded (its last row repeated) to the
+smallest size already compiled that fits; TensorFlow relaxes its traced shapes
 itself and PyTorch never compiles.
 
 Several devices: given a ``distribution`` (a ``keras.distribution`` distribution on
@@ -176,10 +176,11 @@ class PassRunner:
 
     def _padded_rows(self, rows):
         """Rows a chunk of ``rows`` is padded to on JAX (each size is one compilation):
-        the smallest size already compiled that fits, else the next power of two (at
-        most ``batch_size``). A short first call never caps later, larger ones."""
+        the smallest size already compiled that fits, else ``rows`` itself (a new
+        compilation). A short first call never caps later, larger ones, and a method
+        that always hands the same number of rows is never padded."""
         fitting = [size for size in self._compiled_sizes if size >= rows]
-        size = min(fitting) if fitting else min(self.batch_size, 1 << (rows - 1).bit_length())
+        size = min(fitting) if fitting else rows
         self._compiled_sizes.add(size)
         return size
 
