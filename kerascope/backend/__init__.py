@@ -17,6 +17,7 @@ builds nothing per batch). ``trace_count()`` tells how often a graph was traced.
 """
 
 import collections
+import functools
 import importlib
 import importlib.util
 
@@ -24,8 +25,9 @@ import keras
 
 from kerascope.backend.common import Passes, note_trace, trace_count
 
-__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches", "clear_cache", "custom_gradient",
-           "native_summary_writer", "placement", "device_name"]
+__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
+           "clear_cache", "custom_gradient", "vjp", "native_summary_writer", "placement",
+           "device_name"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -131,9 +133,41 @@ def clear_cache():
     _CACHE.clear()
 
 
+def _gradients():
+    return importlib.import_module(f"kerascope.backend.{backend_name()}.gradients")
+
+
 def custom_gradient(fn):
-    """``keras.ops.custom_gradient``: works the same on all three backends."""
-    return keras.ops.custom_gradient(fn)
+    """A function of tensors with its own backward, the same on all three backends.
+
+    ``fn(*inputs) -> (output, grad)``, where ``grad(upstream)`` returns the gradient
+    with respect to each input (a tuple, or one tensor for one input). Unlike
+    ``keras.ops.custom_gradient``, ``grad`` gets the upstream gradient the same way
+    on every backend (PyTorch passes it as a keyword there) and never has to handle
+    the variables a TensorFlow forward reads (they get no gradient). Inputs are
+    positional tensors; the output is one tensor.
+    """
+    compiled = []
+
+    @functools.wraps(fn)
+    def call(*inputs):
+        if not compiled:
+            compiled.append(_gradients().custom_gradient(fn))
+        return compiled[0](*inputs)
+
+    return call
+
+
+def vjp(fn, inputs, upstream):
+    """The vector-Jacobian product ``upstream^T d fn(*inputs) / d inputs``.
+
+    Returns one gradient per input (a tuple). Usable inside a ``custom_gradient``
+    gradient function, e.g. to give a replaced layer the backward of its own
+    forward, or of a modified forward (LRP rules). ``fn`` is run again on
+    ``inputs``; a function closing over a layer reads its weights as they are
+    when the backward runs (JAX: the values of the current call).
+    """
+    return _gradients().vjp(fn, tuple(inputs), upstream)
 
 
 _ASCENT_CACHE = collections.OrderedDict()
