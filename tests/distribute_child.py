@@ -35,6 +35,7 @@ METHODS = {
     "integrated_gradients": {"n_steps": 4},
     "grad_cam": {"layer_name": "conv_b"},
     "occlusion": {"patch_size": 4},
+    "guided_backprop": {},
 }
 
 
