@@ -30,7 +30,13 @@ def local_ray():
     if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  object_store_memory=100 * 2**20)
+    # Start the whole pool before the first batch, so that both actors take part
+    # (by default the first actor up may explain everything before the second starts).
+    context = ray.data.DataContext.get_current()
+    waited = context.wait_for_min_actors_s
+    context.wait_for_min_actors_s = 600
     yield ray
+    context.wait_for_min_actors_s = waited
     if started:
         ray.shutdown()
 
