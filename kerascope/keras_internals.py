@@ -51,6 +51,15 @@ def is_leaf(layer):
     return not children
 
 
+def inbound_nodes(layer):
+    """The graph calls ("nodes") of ``layer`` in functional models, oldest first; each
+    has ``input_tensors`` and ``output_tensors``. Reads ``Layer._inbound_nodes``."""
+    try:
+        return list(layer._inbound_nodes)
+    except AttributeError:
+        raise _missing("Layer", "_inbound_nodes", "inbound_nodes") from None
+
+
 def producer(tensor):
     """``(operation, output_index)`` of the layer that produced the symbolic
     ``tensor`` of a functional model, or None for a tensor with no history.

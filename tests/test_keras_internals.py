@@ -49,6 +49,15 @@ def test_layers_attribute_tells_leaves():
     assert not keras_internals.is_leaf(inner)
 
 
+def test_inbound_nodes_hold_each_graph_call():
+    model, _ = _nested()
+    layer = model.get_layer("probs")
+    _require(layer, "_inbound_nodes")
+    nodes = keras_internals.inbound_nodes(layer)
+    assert len(nodes) == 1
+    assert nodes[0].output_tensors[0] is model.outputs[0]
+
+
 def test_keras_history_names_the_producing_layer():
     model, _ = _nested()
     output = model.outputs[0]
