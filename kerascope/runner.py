@@ -12,7 +12,28 @@ Rows are one array or, for a model with several inputs, ``kerascope.data.Inputs`
 arrays (token ids) are fed as int32, everything else as float32. ``layer_values``
 (one array or None per captured layer, row-aligned with ``x``) replace the captured
 layers' outputs during the pass (layer attribution).
+
+Several devices: given a ``distribution`` (a ``keras.distribution`` distribution on
+JAX, a ``tf.distribute`` strategy on TensorFlow; by default the global one, or the
+model's), each call's rows are split across the devices (padded to a multiple of
+their number) and the weights replicated; ``batch_size`` stays the rows of one call
+over all devices.
+
+Traffic: every call counts the bytes it sends to the device (rows and targets, padding
+included) and brings back (every array of the pass), per runner (``bytes_in``,
+``bytes_out``, ``calls``) and process-wide: ``traffic()`` is a snapshot of the totals,
+``count_traffic()`` a context manager counting one stretch of code, e.g. the
+host<->device bytes per input of a method::
+
+    with kerascope.runner.count_traffic() as t:
+        kerascope.explain("smoothgrad", model, x)
+    t.bytes_per_input(len(x))
 """
+
+import collections
+import contextlib
+import copy
+import dataclasses
 
 import numpy as np
 
@@ -23,85 +44,170 @@ from kerascope.backend.common import Passes
 from kerascope.surgery import ModelView
 
 
+@dataclasses.dataclass(eq=False)
+class Traffic:
+    """Host<->device traffic of passes: ``calls``, ``rows`` sent (padding included),
+    ``bytes_in`` (host to device), ``bytes_out`` (device to host) and
+    ``rows_per_device`` (device name -> rows it computed; several devices when a
+    distribution split the batches)."""
+
+    calls: int = 0
+    rows: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    rows_per_device: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    @property
+    def bytes(self):
+        """``bytes_in + bytes_out``."""
+        return self.bytes_in + self.bytes_out
+
+    def bytes_per_input(self, n):
+        """Bytes both ways per input, for ``n`` inputs explained."""
+        return self.bytes / n
+
+    def add(self, rows=0, bytes_in=0, bytes_out=0, rows_per_device=None, calls=1):
+        self.calls += calls
+        self.rows += rows
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+        if rows_per_device:
+            self.rows_per_device.update(rows_per_device)
+
+
+_TOTAL = Traffic()
+_COUNTERS = []
+
+
+def traffic():
+    """A snapshot (``Traffic``) of all passes' traffic since the process started."""
+    return copy.deepcopy(_TOTAL)
+
+
+@contextlib.contextmanager
+def count_traffic():
+    """Count the traffic of the passes run inside the ``with`` block (nestable)."""
+    counter = Traffic()
+    _COUNTERS.append(counter)
+    try:
+        yield counter
+    finally:
+        _COUNTERS.remove(counter)
+
+
+def record_traffic(rows=0, bytes_in=0, bytes_out=0, rows_per_device=None, calls=1):
+    """Add one device call's traffic to the totals and to every active counter (for
+    code that moves data to or from the device outside a ``PassRunner``)."""
+    for counter in [_TOTAL, *_COUNTERS]:
+        counter.add(rows, bytes_in, bytes_out, rows_per_device, calls)
+
+
 class PassRunner:
     """Batched forward / forward+backward passes of one ``ModelView``.
 
     Args:
         view: the ``ModelView`` (which output, logits, captured layers).
         score: a ``Score`` from ``kerascope.targets``.
-        batch_size: rows per compiled call; bounds device memory.
+        batch_size: rows per compiled call (over all devices); bounds device memory.
         dtype: input dtype fed to the model.
+        distribution: a ``keras.distribution`` distribution (JAX) or ``tf.distribute``
+            strategy (TensorFlow) to split every call's rows over several devices;
+            None uses the global distribution (JAX) or the model's strategy
+            (TensorFlow), if any.
+
+    Attributes ``calls``, ``bytes_in``, ``bytes_out``: this runner's traffic so far.
     """
 
-    def __init__(self, view, score, batch_size=32, dtype="float32"):
+    def __init__(self, view, score, batch_size=32, dtype="float32", distribution=None):
         self.view = view
         self.score = score
         self.batch_size = int(batch_size)
         self.dtype = dtype
+        self.placement = backend.placement(distribution, view.model)
+        self.replicas = 1 if self.placement is None else self.placement.replicas
+        self.calls = self.bytes_in = self.bytes_out = 0
         self._compiled_sizes = set()
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
-                  layers=(), rules=()):
+                  layers=(), rules=(), distribution=None):
         view = ModelView(model, output_index=output_index, use_logits=use_logits,
                          layers=layers, rules=rules)
-        return cls(view, score, batch_size=batch_size)
+        return cls(view, score, batch_size=batch_size, distribution=distribution)
 
     def backprop(self, x, targets, wrt_inputs=True, layer_values=None):
         """Scores and gradients for rows ``x`` with int32 row ``targets``.
 
         ``input_grads`` has the form of ``x`` (one array or ``Inputs``)."""
-        fn = backend.compiled(self.view, self.score, gradients=True, wrt_inputs=wrt_inputs)
+        fn = backend.compiled(self.view, self.score, gradients=True, wrt_inputs=wrt_inputs,
+                              placement=self.placement)
         return self._run(fn, x, targets, layer_values)
 
     def forward(self, x, targets=None, layer_values=None):
         """Outputs, scores and captured layer outputs for rows ``x``, no gradients."""
         if targets is None:
             targets = np.zeros(len(x), dtype=np.int32)
-        fn = backend.compiled(self.view, self.score, gradients=False)
+        fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
         return self._run(fn, x, targets, layer_values)
 
-    def _tensor(self, array):
+    def _rows(self, array):
+        """One input's rows as numpy: int32 for integer ids, ``dtype`` otherwise."""
         array = np.asarray(array)
-        dtype = "int32" if np.issubdtype(array.dtype, np.integer) else self.dtype
-        return keras.ops.convert_to_tensor(array, dtype=dtype)
+        return array.astype(np.int32 if np.issubdtype(array.dtype, np.integer) else self.dtype,
+                            copy=False)
 
-    def _feed(self, xb):
-        """Rows as the model takes them: one tensor, or the user's structure."""
+    def _feed(self, xb, convert):
+        """Rows as the model takes them: one array, or the user's structure of them
+        (backend tensors with ``convert``)."""
+        to = keras.ops.convert_to_tensor if convert else (lambda a: a)
         if isinstance(xb, data.Inputs):
-            tensors = [self._tensor(a) for a in xb.arrays]
-            return tensors[0] if len(tensors) == 1 else xb.pack(tensors)
-        return self._tensor(xb)
+            arrays = [to(a) for a in xb.arrays]
+            return arrays[0] if len(arrays) == 1 else xb.pack(arrays)
+        return to(xb)
 
     def _run(self, fn, x, targets, layer_values=None):
         n = len(x)
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
-        if layer_values is not None:
-            layer_values = _check_values(layer_values, len(self.view.layers), n)
         pad = backend.pads_batches()
         pieces = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            xb, tb = x[start:stop], targets[start:stop]
+            xb = data.per_input(self._rows, x[start:stop])
+            tb = np.asarray(targets[start:stop], dtype=np.int32)
             vb = None if layer_values is None else [
                 None if v is None else v[start:stop] for v in layer_values
             ]
-            if pad:
-                extra = self._padded_rows(stop - start) - (stop - start)
-                if extra:
-                    xb = data.concat_rows([xb, data.repeat_rows(xb[-1:], extra)])
-                    tb = np.concatenate([tb, np.repeat(tb[-1:], extra, axis=0)])
-                    if vb is not None:
-                        vb = [None if v is None else np.concatenate(
-                            [v, np.repeat(v[-1:], extra, axis=0)]) for v in vb]
+            rows = self._padded_rows(stop - start) if pad else stop - start
+            rows = -(-rows // self.replicas) * self.replicas
+            if rows > stop - start:
+                extra = rows - (stop - start)
+                xb = data.concat_rows([xb, data.repeat_rows(xb[-1:], extra)])
+                tb = np.concatenate([tb, np.repeat(tb[-1:], extra, axis=0)])
+                if vb is not None:
+                    vb = [None if v is None else np.concatenate(
+                        [v, np.repeat(v[-1:], extra, axis=0)]) for v in vb]
+            convert = self.placement is None
             values = None if vb is None else [
-                None if v is None else keras.ops.convert_to_tensor(v, dtype=self.dtype)
+                None if v is None else (keras.ops.convert_to_tensor(v) if convert else v)
                 for v in vb
             ]
-            args = (self._feed(xb), keras.ops.convert_to_tensor(np.asarray(tb, dtype=np.int32)))
+            args = (self._feed(xb, convert),
+                    keras.ops.convert_to_tensor(tb) if convert else tb)
             result = fn(*args) if values is None else fn(*args, values)
-            pieces.append((stop - start, _to_numpy(result, x)))
+            if self.placement is None:
+                spread = {backend.device_name(_first(result)): rows}
+            else:
+                spread = self.placement.last_rows_per_device
+            result = _to_numpy(result, x)
+            sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
+                v.nbytes for v in (vb or ()) if v is not None)
+            received = _nbytes(result)
+            self.calls += 1
+            self.bytes_in += sent
+            self.bytes_out += received
+            record_traffic(rows, sent, received, spread)
+            pieces.append((stop - start, result))
         return _concat(pieces)
 
     def _padded_rows(self, rows):
@@ -144,6 +250,21 @@ def _input_grads(grads, x):
             values = list(grads)
         return x.with_arrays(keras.ops.convert_to_numpy(g) for g in values)
     return keras.ops.convert_to_numpy(grads)
+
+
+def _first(result):
+    for value in (result.outputs, result.scores):
+        if value is not None:
+            return value
+    return None
+
+
+def _nbytes(passes):
+    grads = passes.input_grads
+    arrays = [passes.outputs, passes.scores, passes.units,
+              *(data.arrays(grads) if grads is not None else ()),
+              *passes.layer_outputs, *passes.layer_grads]
+    return sum(a.nbytes for a in arrays if a is not None)
 
 
 def _to_numpy(result, x):

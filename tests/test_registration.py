@@ -100,8 +100,8 @@ def test_the_cli_lists_and_runs_a_registered_method(rng, tmp_path):
     x = rng.random((3, 12, 12, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out"
-    code = cli.main(["--model", str(path), "--images", str(tmp_path / "x.npy"), "--methods",
-                     "squared_saliency_test", "--targets", "1", "--output", str(out)])
+    code = cli.main(["explain", str(path), str(tmp_path / "x.npy"), "-m",
+                     "squared_saliency_test", "--target", "1", "--out", str(out), "--quiet"])
     assert code == 0
     with np.load(out / "maps.npz") as archive:
         np.testing.assert_allclose(archive["squared_saliency_test"], _expected(model, x, 1),

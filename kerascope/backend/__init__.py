@@ -26,7 +26,8 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "native_summary_writer"]
+           "clear_cache", "custom_gradient", "vjp", "native_summary_writer", "placement",
+           "device_name"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -47,20 +48,24 @@ def _module():
     return importlib.import_module(f"kerascope.backend.{backend_name()}.passes")
 
 
-def compiled(view, score, gradients, wrt_inputs=True):
+def compiled(view, score, gradients, wrt_inputs=True, placement=None):
     """The cached compiled pass for ``view`` and ``score``.
 
     ``gradients=False`` gives the forward-only pass. ``wrt_inputs=False`` skips the
-    input gradient (layer gradients only, as CAM methods need).
+    input gradient (layer gradients only, as CAM methods need). ``placement`` (from
+    ``placement()``) splits each call's rows over several devices; the pass then
+    takes numpy rows, a multiple of ``placement.replicas``.
     """
-    key = (id(view.model), view.key, score.key, gradients, wrt_inputs, backend_name())
+    key = (id(view.model), view.key, score.key, gradients, wrt_inputs, backend_name(),
+           None if placement is None else placement.key)
     fn = _CACHE.get(key)
     if fn is None:
         module = _module()
+        extra = {} if placement is None else {"placement": placement}
         if gradients:
-            fn = module.make_backprop(view, score, wrt_inputs=wrt_inputs)
+            fn = module.make_backprop(view, score, wrt_inputs=wrt_inputs, **extra)
         else:
-            fn = module.make_forward(view, score)
+            fn = module.make_forward(view, score, **extra)
         _CACHE[key] = fn
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -78,6 +83,44 @@ def native_summary_writer(logdir):
     from kerascope.backend.tensorflow.summary import TFSummaryWriter
 
     return TFSummaryWriter(logdir)
+
+
+def placement(distribution, model):
+    """How passes of ``model`` spread over devices, or None for one device.
+
+    ``distribution``: a ``keras.distribution`` distribution (JAX; None: the global one
+    set with ``keras.distribution.set_distribution``), a ``tf.distribute.Strategy``
+    (TensorFlow; None: the strategy the model was built under, or the one whose
+    ``scope()`` is active). The result has ``replicas`` (the batch is split in that
+    many equal parts), a hashable ``key`` and, after each call,
+    ``last_rows_per_device`` (device name -> rows it computed). PyTorch has no
+    data-parallel distribution in Keras: use ``kerascope.ray`` with one actor per GPU.
+    """
+    resolve = getattr(_module(), "placement", None)
+    if resolve is None:
+        if distribution is not None:
+            raise ValueError(
+                f"distribution: the {backend_name()} backend has no data-parallel "
+                f"distribution in Keras; run one kerascope.ray actor per device instead."
+            )
+        return None
+    return resolve(distribution, model)
+
+
+def device_name(tensor):
+    """The device ``tensor`` lives on, as ``"cpu:0"`` / ``"gpu:1"`` (lower case), or
+    ``"?"`` when it cannot be told."""
+    devices = getattr(tensor, "devices", None)
+    if callable(devices):  # jax.Array
+        found = sorted(f"{d.platform}:{d.id}" for d in devices())
+        return ",".join(found) or "?"
+    device = str(getattr(tensor, "device", "") or "")
+    if "device:" in device:  # TensorFlow: /job:localhost/replica:0/task:0/device:CPU:0
+        device = device.rsplit("device:", 1)[1]
+    if not device:
+        return "?"
+    device = device.lower()
+    return device if ":" in device else f"{device}:0"
 
 
 def pads_batches():

@@ -29,7 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerascope.callbacks.base import TIMESTAMP_FORMAT
+from kerascope.callbacks.base import TIMESTAMP_FORMAT, check_can_write
 from kerascope.validation import check_positive_int
 
 __all__ = ["MetricsCallback", "SanityCheckCallback"]
@@ -85,6 +85,7 @@ class _WritingCallback(keras.callbacks.Callback):
     def __init__(self, output_dir, default_dir, strict):
         super().__init__()
         self.output_dir = _run_dir(output_dir, default_dir)
+        check_can_write(type(self).__name__, self.output_dir)  # fail now, not every epoch
         self.strict = bool(strict)
         self.failures = []
         self.seconds = []

@@ -139,6 +139,7 @@ class Context:
         channel_axis: -1 (channels last) or 1.
         layers: the captured ``Layer`` objects, in the order of the method's ``layers``.
         batch_size: rows per device call.
+        distribution: how passes spread over devices (``kerascope.explain``'s argument).
         output_index, use_logits: which output, and whether scores are pre-activation.
         state: a dict for the method's per-call scratch values.
         extras: per-call results besides the maps (e.g. IG's convergence delta),
@@ -160,8 +161,8 @@ class Context:
     """
 
     def __init__(self, model, targets, score, *, batch_size, output_index, use_logits,
-                 layers=(), rules=(), channel_axis=None, model_inputs=None,
-                 input_names=None, integer_inputs=(), method_name=None):
+                 layers=(), rules=(), channel_axis=None, distribution=None,
+                 model_inputs=None, input_names=None, integer_inputs=(), method_name=None):
         self.model = model
         self.model_inputs = model_inputs
         self.input_names = tuple(input_names) if input_names is not None else ("x",)
@@ -174,13 +175,15 @@ class Context:
         self.output_index = output_index
         self.use_logits = use_logits
         self.rules = tuple(rules)
+        self.distribution = distribution
         self.channel_axis = surgery.channel_axis(model) if channel_axis is None else channel_axis
         self.view = surgery.ModelView(model, output_index=output_index, use_logits=use_logits,
                                       layers=layers, rules=self.rules)
         self.layers = self.view.layers
         self.state = {}
         self.extras = {}
-        self._runner = PassRunner(self.view, score, batch_size=batch_size)
+        self._runner = PassRunner(self.view, score, batch_size=batch_size,
+                                  distribution=distribution)
         self._runners = {}
         self._children = {}
 
@@ -253,7 +256,8 @@ class Context:
         if runner is None:
             view = surgery.ModelView(self.model, output_index=self.output_index,
                                      use_logits=use_logits, layers=layers, rules=rules)
-            runner = self._runners[key] = PassRunner(view, score, batch_size=self.batch_size)
+            runner = self._runners[key] = PassRunner(view, score, batch_size=self.batch_size,
+                                                     distribution=self.distribution)
         return runner
 
     @property
@@ -280,9 +284,9 @@ class Context:
                 self.model, self.targets, score, batch_size=self.batch_size,
                 output_index=self.output_index, use_logits=self.use_logits,
                 layers=method.layers(self.model, x[:1]), rules=method.rules(),
-                channel_axis=self.channel_axis, model_inputs=self.model_inputs,
-                input_names=self.input_names, integer_inputs=self.integer_inputs,
-                method_name=method.name,
+                channel_axis=self.channel_axis, distribution=self.distribution,
+                model_inputs=self.model_inputs, input_names=self.input_names,
+                integer_inputs=self.integer_inputs, method_name=method.name,
             )
             self._children[id(method)] = (method, child)
         else:

@@ -2,51 +2,196 @@
 
 Captured layer outputs are watched by the tape, so their gradients come from the
 same backward pass as the input gradient. ``x`` may be one tensor or a
-list/tuple/dict of tensors; the input gradient has the same structure.
+list/tuple/dict of tensors (several inputs; the input gradient has the same
+structure); ``values`` replace captured layers' outputs (layer attribution). The
+compiled functions take flat tensors, one function per input structure.
+
+Several devices: under a ``tf.distribute`` strategy (given, the one the model was
+built under, or the one whose ``scope()`` is active; e.g. ``MirroredStrategy``), each
+call's rows are cut into one equal slice per replica, placed on that replica's
+device, and the pass runs once per replica through ``strategy.run`` inside one
+``tf.function`` (as Keras's own ``predict_step`` does); the slices' results are
+concatenated back in order.
 """
+
+import collections
 
 import tensorflow as tf
 
 from kerascope.backend.common import Passes, note_trace, replace_outputs, run_view
 
 
-def make_forward(view, score):
-    @tf.function(autograph=False, reduce_retracing=True)
-    def forward(x, targets, values):
-        note_trace("forward")
-        return run_view(view, score, x, targets, replace_outputs(values))
+class Placement:
+    """A ``tf.distribute`` strategy applied to passes: one slice of rows per replica."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.replicas = int(strategy.num_replicas_in_sync)
+        self.key = ("tf.distribute", id(strategy))
+        self.last_rows_per_device = collections.Counter()
+
+    def rows(self, *arrays):
+        """Distributed values: replica ``i`` gets the ``i``-th slice of each array."""
+        per = len(arrays[0]) // self.replicas
+
+        devices = self.strategy.extended.worker_devices
+
+        def slices(array):
+            def value(context):
+                i = context.replica_id_in_sync_group
+                with tf.device(devices[i]):
+                    return tf.identity(array[i * per:(i + 1) * per])
+
+            return self.strategy.experimental_distribute_values_from_function(value)
+
+        distributed = tuple(map(slices, arrays))
+        counts = collections.Counter()
+        for part in self.strategy.experimental_local_results(distributed[0]):
+            counts[_device(part)] += int(part.shape[0])
+        self.last_rows_per_device = counts
+        return distributed
+
+    def gather(self, values):
+        """Per-replica results (a flat tuple) concatenated in replica order."""
+        local = [self.strategy.experimental_local_results(v) for v in values]
+        if any(len(parts) != self.replicas for parts in local):
+            raise RuntimeError("tf.distribute returned a result per replica count other "
+                               f"than {self.replicas}.")
+        return [tf.concat(parts, axis=0) for parts in local]
+
+
+def _device(tensor):
+    name = tensor.device.rsplit("device:", 1)[-1].lower()
+    return name if ":" in name else f"{name}:0"
+
+
+def placement(strategy, model):
+    """A ``Placement`` for ``strategy`` (None: the model's or the active one, if any)."""
+    if strategy is None:
+        if tf.distribute.has_strategy():
+            strategy = tf.distribute.get_strategy()
+        else:
+            strategy = getattr(model, "distribute_strategy", None)
+            if strategy is None or strategy is tf.distribute.get_strategy():
+                return None  # the default strategy: one device
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(
+            f"distribution: expected a tf.distribute.Strategy (e.g. "
+            f"tf.distribute.MirroredStrategy()) on the TensorFlow backend, got "
+            f"{type(strategy).__name__}."
+        )
+    entry = _PLACEMENTS.get(id(strategy))
+    if entry is None or entry[0] is not strategy:
+        entry = _PLACEMENTS[id(strategy)] = (strategy, Placement(strategy))
+        while len(_PLACEMENTS) > 8:
+            _PLACEMENTS.popitem(last=False)
+    return entry[1]
+
+
+_PLACEMENTS = collections.OrderedDict()
+
+
+def _forward(view, score, x, targets, values):
+    note_trace("forward")
+    outputs, scores, units, captured = run_view(view, score, x, targets,
+                                                replace_outputs(values))
+    return (outputs, scores, units) + tuple(captured)
+
+
+def _backprop(view, score, wrt_inputs, x, targets, values):
+    note_trace("backprop")
+    leaves = tf.nest.flatten(x) if wrt_inputs else []
+    with tf.GradientTape() as tape:
+        for leaf in leaves:
+            tape.watch(leaf)
+
+        def watch(index, output):
+            tape.watch(output)
+            return output
+
+        outputs, scores, units, captured = run_view(view, score, x, targets,
+                                                    replace_outputs(values, watch))
+    sources = leaves + list(captured)
+    grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return (outputs, scores, units) + tuple(captured) + tuple(grads)
+
+
+def _structured(placement, body):
+    """``call(x, targets, values) -> (flat results, number of input leaves)``.
+
+    ``body(x, targets, values)`` is compiled (``_compile``) once per structure of
+    ``x`` and per set of given ``values``, over flat tensor arguments: the rows of
+    every argument are sliced alike across replicas under a placement.
+    """
+    compiled = {}
 
     def call(x, targets, values=None):
-        outputs, scores, units, captured = forward(x, targets, values)
+        leaves = tf.nest.flatten(x)
+        template = tf.nest.map_structure(lambda _: None, x)
+        present = None if values is None else tuple(v is not None for v in values)
+        key = (repr(template), present)
+        run = compiled.get(key)
+        if run is None:
+            count = len(leaves)
+
+            def flat_body(*args, _template=template, _present=present, _count=count):
+                xs = tf.nest.pack_sequence_as(_template, list(args[:_count]))
+                given = iter(args[_count + 1:])
+                vs = None if _present is None else [next(given) if p else None
+                                                   for p in _present]
+                return body(xs, args[_count], vs)
+
+            run = compiled[key] = _compile(placement, flat_body)
+        extra = [] if values is None else [v for v in values if v is not None]
+        return run(*leaves, targets, *extra), template, len(leaves)
+
+    return call
+
+
+def _compile(placement, body):
+    """``body(*tensors) -> flat tuple`` as one ``tf.function``, run once per replica
+    under ``placement``; returns ``call(*tensors) -> flat list``."""
+    if placement is None:
+        fn = tf.function(body, autograph=False, reduce_retracing=True)
+        return lambda *args: list(fn(*args))
+
+    strategy = placement.strategy
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def replicated(*args):
+        return strategy.run(body, args=args)
+
+    def call(*args):
+        values = replicated(*placement.rows(*args))
+        values = values if isinstance(values, (tuple, list)) else (values,)
+        return placement.gather(tuple(values))
+
+    return call
+
+
+def make_forward(view, score, placement=None):
+    run = _structured(placement, lambda x, targets, values: _forward(
+        view, score, x, targets, values))
+
+    def call(x, targets, values=None):
+        (outputs, scores, units, *captured), _, _ = run(x, targets, values)
         return Passes(outputs, scores, units, None, tuple(captured), ())
 
     return call
 
 
-def make_backprop(view, score, wrt_inputs=True):
-    @tf.function(autograph=False, reduce_retracing=True)
-    def backprop(x, targets, values):
-        note_trace("backprop")
-        with tf.GradientTape() as tape:
-            if wrt_inputs:
-                tape.watch(x)
-
-            def watch(index, output):
-                tape.watch(output)
-                return output
-
-            outputs, scores, units, captured = run_view(
-                view, score, x, targets, replace_outputs(values, watch)
-            )
-        sources = ([x] if wrt_inputs else []) + list(captured)
-        grads = tape.gradient(scores, sources,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        input_grads = grads[0] if wrt_inputs else None
-        layer_grads = grads[1:] if wrt_inputs else grads
-        return outputs, scores, units, input_grads, captured, layer_grads
+def make_backprop(view, score, wrt_inputs=True, placement=None):
+    run = _structured(placement, lambda x, targets, values: _backprop(
+        view, score, wrt_inputs, x, targets, values))
+    layers = len(view.layers)
 
     def call(x, targets, values=None):
-        outputs, scores, units, gx, captured, gl = backprop(x, targets, values)
-        return Passes(outputs, scores, units, gx, tuple(captured), tuple(gl))
+        (outputs, scores, units, *rest), template, count = run(x, targets, values)
+        captured, grads = rest[:layers], rest[layers:]
+        input_grads = None
+        if wrt_inputs:
+            input_grads = tf.nest.pack_sequence_as(template, list(grads[:count]))
+            grads = grads[count:]
+        return Passes(outputs, scores, units, input_grads, tuple(captured), tuple(grads))
 
     return call
