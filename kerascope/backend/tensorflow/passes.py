@@ -132,20 +132,25 @@ def _structured(placement, body):
         key = (repr(template), present)
         run = compiled.get(key)
         if run is None:
-            count = len(leaves)
-
-            def flat_body(*args, _template=template, _present=present, _count=count):
-                xs = tf.nest.pack_sequence_as(_template, list(args[:_count]))
-                given = iter(args[_count + 1:])
-                vs = None if _present is None else [next(given) if p else None
-                                                   for p in _present]
-                return body(xs, args[_count], vs)
-
-            run = compiled[key] = _compile(placement, flat_body)
+            run = compiled[key] = _compile(placement, _flat(body, template, present,
+                                                            len(leaves)))
         extra = [] if values is None else [v for v in values if v is not None]
         return run(*leaves, targets, *extra), template, len(leaves)
 
     return call
+
+
+def _flat(body, template, present, count):
+    """``body(x, targets, values)`` over flat tensors: ``count`` input leaves packed
+    as ``template``, the targets, then the given ``values`` (``present`` says which)."""
+
+    def flat_body(*args):
+        xs = tf.nest.pack_sequence_as(template, list(args[:count]))
+        given = iter(args[count + 1:])
+        values = None if present is None else [next(given) if p else None for p in present]
+        return body(xs, args[count], values)
+
+    return flat_body
 
 
 def _compile(placement, body):
