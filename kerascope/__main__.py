@@ -1,5 +1,8 @@
+"""``python -m kerascope``: the ``kerascope`` command."""
+
 import sys
 
 from kerascope.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,7 @@ from kerascope.methods import driver, registry
 
 
 def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
-            output_index=0, use_logits=None, **method_options):
+            output_index=0, use_logits=None, distribution=None, **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
 
     Args:
@@ -32,6 +32,10 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
         use_logits: explain the score before a final softmax/sigmoid; None (default)
             means the method's own default: True for gradient and CAM methods, False
             for occlusion and RISE (tf-explain's 1 - probability).
+        distribution: split every pass's rows over several devices: a
+            ``keras.distribution.DataParallel`` on JAX (default: the global
+            distribution), a ``tf.distribute`` strategy on TensorFlow (default: the
+            model's, or the one whose ``scope()`` is active). Same maps as one device.
         **method_options: options of the method (``num_samples``, ``n_steps``...).
 
     Returns:
@@ -42,7 +46,8 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
     """
     method = registry.get(method, **method_options)
     result = driver.run(method, model, x, targets, batch_size=batch_size,
-                        output_index=output_index, use_logits=use_logits)
+                        output_index=output_index, use_logits=use_logits,
+                        distribution=distribution)
     if postprocessing is not None:
         result = driver.Explanation(result.outputs, postprocessing(result.maps), result.extras)
     return result

@@ -5,7 +5,8 @@ three things a plain ``model(x)`` does not give:
 
 * the class score before a final softmax/sigmoid (the papers' unnormalized score);
 * the output of chosen intermediate layers, also inside nested models;
-* ReLUs whose gradient is overridden (guided backpropagation, Deconvnet).
+* layers whose forward, hence backward, is replaced by rules
+  (``kerascope.rules``: guided backpropagation, Deconvnet, LRP).
 
 ``ModelView`` provides them by wrapping the ``call`` (or ``activation``) of the few
 layers involved *only while a forward pass runs* (``with view.patched(hook)``), on
@@ -13,15 +14,20 @@ the layer instances themselves, so Sequential, Functional, nested and subclassed
 models, skip connections included, all work the same way. Every attribute is
 restored in a ``finally`` block; a lock serializes patched passes. Compiled
 backends (``tf.function``, ``jax.jit``) trace the patched pass once and later calls
-never touch the layers again.
+never touch the layers again. Private Keras attributes are read only through
+``kerascope.keras_internals``.
 """
 
 import contextlib
 import difflib
+import inspect
 import threading
 
 import keras
 import numpy as np
+
+from kerascope import keras_internals
+from kerascope import rules as rules_lib
 
 _PATCH_LOCK = threading.RLock()
 _STRIPPABLE = ("softmax", "sigmoid")
@@ -29,7 +35,7 @@ _STRIPPABLE = ("softmax", "sigmoid")
 
 def iter_layers(model):
     """All sub-layers of ``model``, nested models' layers included (depth first)."""
-    return model._flatten_layers(include_self=False, recursive=True)
+    return keras_internals.sublayers(model, recursive=True)
 
 
 def find_layer(model, layer):
@@ -78,14 +84,13 @@ def _final_operation(model, output_index):
         except (AttributeError, ValueError):
             outputs = None
         if outputs:
-            history = getattr(outputs[index or 0], "_keras_history", None)
-            if history is None:
+            made_by = keras_internals.producer(outputs[index or 0])
+            if made_by is None:
                 return None
-            layer = history.operation
-            index = history.tensor_index
+            layer, index = made_by
             continue
         # Subclassed model: the last layer it tracks is the best guess.
-        children = list(layer._flatten_layers(include_self=False, recursive=False))
+        children = keras_internals.sublayers(layer, recursive=False)
         if not children:
             return None
         layer = children[-1]
@@ -109,17 +114,111 @@ def final_activation(model, output_index=0):
     return None
 
 
-def _is_relu(layer):
+def _activation_of(layer):
+    """``(kind, fn)``: how ``layer`` applies an activation, if it does.
+
+    ``"relu_layer"``: a ``keras.layers.ReLU`` with default parameters (plain ReLU);
+    ``"fused"``: the last step of a Dense/Conv-like ``call``; ``"attribute"``: a
+    layer whose ``call`` applies ``self.activation`` (``keras.layers.Activation``,
+    custom layers). ``(None, None)`` when there is none (or it is linear).
+    """
     if isinstance(layer, keras.layers.ReLU):
         default = (
             layer.negative_slope == 0
             and layer.threshold == 0
             and layer.max_value is None
         )
-        return "layer" if default else None
-    if _activation_name(getattr(layer, "activation", None)) == "relu":
-        return "attribute"
-    return None
+        return ("relu_layer", keras.activations.relu) if default else (None, None)
+    fn = layer.__dict__.get("activation")
+    if not callable(fn) or fn is keras.activations.linear:
+        return None, None
+    if isinstance(layer, rules_lib.FUSED_ACTIVATION_LAYERS):
+        return "fused", fn
+    return "attribute", fn
+
+
+def _first(rules, test):
+    return next((rule for rule in rules if test(rule)), None)
+
+
+def _plan_rules(model, rules, stripped_layer):
+    """``[(layer, how, payload)]``: what ``ModelView.patched`` does to apply ``rules``.
+
+    ``how`` is ``"call"`` (payload: ``(layer_rule, activation, fused)``, the layer's
+    call is replaced), ``"relu_call"`` (payload: the ReLU replacement) or
+    ``"activation"`` (payload: the new ``activation`` attribute).
+    """
+    layer_rules = [rule for rule in rules if isinstance(rule, rules_lib.LayerRule)]
+    activation_rules = [rule for rule in rules if isinstance(rule, rules_lib.ActivationRule)]
+    plan = []
+    for layer in iter_layers(model):
+        if not keras_internals.is_leaf(layer):
+            continue
+        kind, fn = _activation_of(layer)
+        fused = kind == "fused"
+        if layer is stripped_layer:
+            # the stripped softmax/sigmoid is not part of the explained function
+            if not fused:
+                continue
+            kind, fn = None, None
+        layer_rule = _first(layer_rules, lambda rule: rule.matches(layer))
+        activation_rule = (
+            _first(activation_rules, lambda rule: rule.matches(fn)) if fn is not None else None
+        )
+        if layer_rule is not None:
+            if fused:
+                activation = activation_rule.replace if activation_rule else fn
+                plan.append((layer, "call", (layer_rule, activation, True)))
+            else:
+                plan.append((layer, "call", (layer_rule, None, False)))
+        elif activation_rule is not None:
+            if kind == "relu_layer":
+                plan.append((layer, "relu_call", activation_rule.replace))
+            else:
+                plan.append((layer, "activation", activation_rule.replace))
+    return plan
+
+
+@contextlib.contextmanager
+def _linear_activation(layer):
+    """``layer.activation`` is linear inside the block (its own lock-held patch)."""
+    with _PATCH_LOCK:
+        undo = _set(layer, "activation", keras.activations.linear)
+        try:
+            yield
+        finally:
+            undo()
+
+
+def _ruled_call(layer, original, rule, activation, fused):
+    """A ``call`` for ``layer`` that runs ``rule.replace(layer, call)`` on its inputs.
+
+    The tensors of the first argument (one, or a list for Add/Concatenate) become
+    the positional inputs of the replacement; other arguments (``training``,
+    ``mask``) are bound into ``call``. For a fused activation, ``call`` runs the
+    layer with a linear activation (at any time: a backward may run it again after
+    the pass) and ``activation`` is applied to the replacement's output.
+    """
+
+    def call(*args, **kwargs):
+        if args:
+            structure, rest = args[0], args[1:]
+        else:  # inputs passed by keyword: the call's first parameter
+            first = next(iter(inspect.signature(original).parameters))
+            structure, rest = kwargs.pop(first), ()
+        inputs = keras.tree.flatten(structure)
+
+        def forward(*tensors):
+            packed = keras.tree.pack_sequence_as(structure, list(tensors))
+            if fused:
+                with _linear_activation(layer):
+                    return original(packed, *rest, **kwargs)
+            return original(packed, *rest, **kwargs)
+
+        output = rule.replace(layer, forward)(*inputs)
+        return activation(output) if activation is not None else output
+
+    return call
 
 
 class ModelView:
@@ -131,13 +230,13 @@ class ModelView:
         use_logits: take scores before a final softmax/sigmoid.
         layers: layers (names or objects) whose outputs are captured, e.g. for
             Grad-CAM, in the order given.
-        relu_override: optional ``f(x) -> y`` replacing every ReLU in the forward
-            pass (ReLU layers and ``activation="relu"`` alike), e.g. a
-            ``keras.ops.custom_gradient`` guided ReLU.
+        rules: ``kerascope.rules.LayerRule`` / ``ActivationRule`` objects (one, or a
+            tuple) applied to the layers during the pass, e.g.
+            ``kerascope.rules.GUIDED_BACKPROP_RULES``. A captured layer's output is
+            taken after its rule.
     """
 
     def __init__(self, model, output_index=0, use_logits=True, layers=(), rules=()):
-        relu_override = rules[0] if rules else None  # TEMPORARY until layer rules land
         if not isinstance(model, keras.Model):
             raise ValueError(
                 f"model: expected a keras.Model, got {type(model).__name__}."
@@ -145,7 +244,7 @@ class ModelView:
         self.model = model
         self.output_index = output_index
         self.layers = tuple(find_layer(model, layer) for layer in layers)
-        self.relu_override = relu_override
+        self.rules = rules_lib.check_rules(rules)
         found = final_activation(model, output_index) if use_logits else None
         self.stripped_layer, self.stripped_kind = found if found else (None, None)
         if self.stripped_kind == "softmax_layer":
@@ -155,11 +254,8 @@ class ModelView:
             self._final_activation = self.stripped_layer.activation
         else:
             self._final_activation = None
-        self.relu_layers = (
-            [(layer, kind) for layer in iter_layers(model) if (kind := _is_relu(layer))]
-            if relu_override is not None
-            else []
-        )
+        # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
+        self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
 
     @property
     def key(self):
@@ -168,7 +264,7 @@ class ModelView:
             self.output_index,
             self.stripped_layer is not None,
             tuple(id(layer) for layer in self.layers),
-            id(self.relu_override),
+            tuple(id(rule) for rule in self.rules),
         )
 
     @contextlib.contextmanager
@@ -182,8 +278,6 @@ class ModelView:
         with _PATCH_LOCK:
             restore = []
             try:
-                for index, layer in enumerate(self.layers):
-                    restore.append(self._wrap_call(layer, index, on_layer_output))
                 if self.stripped_layer is not None:
                     if self.stripped_kind == "softmax_layer":
                         restore.append(
@@ -193,12 +287,19 @@ class ModelView:
                         restore.append(
                             _set(self.stripped_layer, "activation", keras.activations.linear)
                         )
-                for layer, kind in self.relu_layers:
-                    override = self.relu_override
-                    if kind == "layer":
-                        restore.append(_set(layer, "call", lambda x, *a, **k: override(x)))
+                for layer, how, payload in self.ruled_layers:
+                    if how == "call":
+                        call = _ruled_call(layer, layer.call, *payload)
+                        restore.append(_set(layer, "call", call))
+                    elif how == "relu_call":
+                        restore.append(
+                            _set(layer, "call", lambda x, *a, _r=payload, **k: _r(x))
+                        )
                     else:
-                        restore.append(_set(layer, "activation", override))
+                        restore.append(_set(layer, "activation", payload))
+                # captured outputs are taken last: after stripping and rules
+                for index, layer in enumerate(self.layers):
+                    restore.append(self._wrap_call(layer, index, on_layer_output))
                 yield self
             finally:
                 for undo in reversed(restore):
@@ -216,17 +317,15 @@ class ModelView:
     def forward(self, x, on_layer_output=None, variables=None):
         """``(outputs, logits)`` of the chosen model output for input batch ``x``.
 
-        ``variables``: ``(trainable, non_trainable)`` values for a stateless call
-        (JAX); otherwise the model's own variables are read.
+        ``variables``: ``(trainable, non_trainable)`` values to run the model on
+        (a backend that passes variables as arguments, e.g. under ``jax.jit``);
+        otherwise the model's own variables are read.
         """
         with self.patched(on_layer_output):
             if variables is None:
                 raw = self.model(x, training=False)
             else:
-                # stateless_call calls ``model.call`` directly: pass ``training``
-                # only where the model's call accepts it.
-                kwargs = {"training": False} if self.model._call_has_training_arg else {}
-                raw, _ = self.model.stateless_call(variables[0], variables[1], x, **kwargs)
+                raw = keras_internals.call_with_variables(self.model, variables, x)
         logits = select_output(raw, self.output_index)
         if self._final_activation is None:
             return logits, logits
@@ -280,7 +379,7 @@ def describe(model, sample):
     patched to record ``(layer, output_shape)``. Returns a list in call order.
     """
     records = []
-    leaves = [layer for layer in iter_layers(model) if not layer._layers]
+    leaves = [layer for layer in iter_layers(model) if keras_internals.is_leaf(layer)]
     with _PATCH_LOCK:
         restore = []
         try:

@@ -96,7 +96,9 @@ def test_extract_activations_grid(digits):
     assert ActivationsVisualization is ExtractActivations
     grid = ExtractActivations(batch_size=3).explain((images[:2], None), model, ["conv_1"])
     maps = kerascope.activations(model, images[:2], "conv_1")
-    np.testing.assert_array_equal(grid, filter_display(maps))
+    tiles = filter_display(maps)  # tf-explain: tiled, then the whole grid min-max scaled
+    scaled = (tiles - tiles.min()) / (tiles.max() - tiles.min())
+    np.testing.assert_array_equal(grid, (scaled * 255).astype(np.uint8))
     n_cells = 2 * maps.shape[-1]  # 32 cells -> 6 x 6 grid of 26 x 26
     side = int(np.ceil(np.sqrt(n_cells)))
     assert grid.shape == (side * 26, side * 26) and grid.dtype == np.uint8

@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "kerascope"
 FRAMEWORKS = ("tensorflow", "jax", "jaxlib", "torch")
-KERAS_PRIVATE = ("_flatten_layers", "_keras_history", "_call_has_training_arg", "_layers")
+KERAS_PRIVATE = ("_flatten_layers", "_keras_history", "_call_has_training_arg", "_layers",
+                 "_inbound_nodes")
 
 
 def _modules(root):

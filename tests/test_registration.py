@@ -100,8 +100,8 @@ def test_the_cli_lists_and_runs_a_registered_method(rng, tmp_path):
     x = rng.random((3, 12, 12, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out"
-    code = cli.main(["--model", str(path), "--images", str(tmp_path / "x.npy"), "--methods",
-                     "squared_saliency_test", "--targets", "1", "--output", str(out)])
+    code = cli.main(["explain", str(path), str(tmp_path / "x.npy"), "-m",
+                     "squared_saliency_test", "--target", "1", "--out", str(out), "--quiet"])
     assert code == 0
     with np.load(out / "maps.npz") as archive:
         np.testing.assert_allclose(archive["squared_saliency_test"], _expected(model, x, 1),
@@ -120,6 +120,10 @@ def test_context_run_composes_methods_on_the_same_rows(rng):
 def test_methods_keep_no_per_call_state(rng):
     model = small_cnn()
     x = rng.random((3, 12, 12, 3)).astype(np.float32)
+    inputs = keras.Input((12, 12, 3))  # CAM needs a global-average-pooling -> Dense head
+    features = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    gap_cnn = keras.Model(inputs, keras.layers.Dense(5)(
+        keras.layers.GlobalAveragePooling2D()(features)))
     for name in methods.names():
         method = methods.get(name)
         before = {k: repr(v) for k, v in vars(method).items()}
@@ -127,7 +131,7 @@ def test_methods_keep_no_per_call_state(rng):
         if name in ("rise",):
             method = methods.get(name, num_masks=8, grid_size=3, seed=0)
             before = {k: repr(v) for k, v in vars(method).items()}
-        method.explain(model, x, 1, **options)
+        method.explain(gap_cnn if name == "cam" else model, x, 1, **options)
         after = {k: repr(v) for k, v in vars(method).items()}
         assert before == after, name
 

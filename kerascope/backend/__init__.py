@@ -17,6 +17,7 @@ builds nothing per batch). ``trace_count()`` tells how often a graph was traced.
 """
 
 import collections
+import functools
 import importlib
 import importlib.util
 
@@ -24,8 +25,9 @@ import keras
 
 from kerascope.backend.common import Passes, note_trace, trace_count
 
-__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches", "clear_cache", "custom_gradient",
-           "native_summary_writer"]
+__all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
+           "clear_cache", "custom_gradient", "vjp", "native_summary_writer", "placement",
+           "device_name"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -46,20 +48,24 @@ def _module():
     return importlib.import_module(f"kerascope.backend.{backend_name()}.passes")
 
 
-def compiled(view, score, gradients, wrt_inputs=True):
+def compiled(view, score, gradients, wrt_inputs=True, placement=None):
     """The cached compiled pass for ``view`` and ``score``.
 
     ``gradients=False`` gives the forward-only pass. ``wrt_inputs=False`` skips the
-    input gradient (layer gradients only, as CAM methods need).
+    input gradient (layer gradients only, as CAM methods need). ``placement`` (from
+    ``placement()``) splits each call's rows over several devices; the pass then
+    takes numpy rows, a multiple of ``placement.replicas``.
     """
-    key = (id(view.model), view.key, score.key, gradients, wrt_inputs, backend_name())
+    key = (id(view.model), view.key, score.key, gradients, wrt_inputs, backend_name(),
+           None if placement is None else placement.key)
     fn = _CACHE.get(key)
     if fn is None:
         module = _module()
+        extra = {} if placement is None else {"placement": placement}
         if gradients:
-            fn = module.make_backprop(view, score, wrt_inputs=wrt_inputs)
+            fn = module.make_backprop(view, score, wrt_inputs=wrt_inputs, **extra)
         else:
-            fn = module.make_forward(view, score)
+            fn = module.make_forward(view, score, **extra)
         _CACHE[key] = fn
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -79,6 +85,44 @@ def native_summary_writer(logdir):
     return TFSummaryWriter(logdir)
 
 
+def placement(distribution, model):
+    """How passes of ``model`` spread over devices, or None for one device.
+
+    ``distribution``: a ``keras.distribution`` distribution (JAX; None: the global one
+    set with ``keras.distribution.set_distribution``), a ``tf.distribute.Strategy``
+    (TensorFlow; None: the strategy the model was built under, or the one whose
+    ``scope()`` is active). The result has ``replicas`` (the batch is split in that
+    many equal parts), a hashable ``key`` and, after each call,
+    ``last_rows_per_device`` (device name -> rows it computed). PyTorch has no
+    data-parallel distribution in Keras: use ``kerascope.ray`` with one actor per GPU.
+    """
+    resolve = getattr(_module(), "placement", None)
+    if resolve is None:
+        if distribution is not None:
+            raise ValueError(
+                f"distribution: the {backend_name()} backend has no data-parallel "
+                f"distribution in Keras; run one kerascope.ray actor per device instead."
+            )
+        return None
+    return resolve(distribution, model)
+
+
+def device_name(tensor):
+    """The device ``tensor`` lives on, as ``"cpu:0"`` / ``"gpu:1"`` (lower case), or
+    ``"?"`` when it cannot be told."""
+    devices = getattr(tensor, "devices", None)
+    if callable(devices):  # jax.Array
+        found = sorted(f"{d.platform}:{d.id}" for d in devices())
+        return ",".join(found) or "?"
+    device = str(getattr(tensor, "device", "") or "")
+    if "device:" in device:  # TensorFlow: /job:localhost/replica:0/task:0/device:CPU:0
+        device = device.rsplit("device:", 1)[1]
+    if not device:
+        return "?"
+    device = device.lower()
+    return device if ":" in device else f"{device}:0"
+
+
 def pads_batches():
     """Whether short batches should be padded to the compiled size (JAX only)."""
     return backend_name() == "jax"
@@ -89,9 +133,41 @@ def clear_cache():
     _CACHE.clear()
 
 
+def _gradients():
+    return importlib.import_module(f"kerascope.backend.{backend_name()}.gradients")
+
+
 def custom_gradient(fn):
-    """``keras.ops.custom_gradient``: works the same on all three backends."""
-    return keras.ops.custom_gradient(fn)
+    """A function of tensors with its own backward, the same on all three backends.
+
+    ``fn(*inputs) -> (output, grad)``, where ``grad(upstream)`` returns the gradient
+    with respect to each input (a tuple, or one tensor for one input). Unlike
+    ``keras.ops.custom_gradient``, ``grad`` gets the upstream gradient the same way
+    on every backend (PyTorch passes it as a keyword there) and never has to handle
+    the variables a TensorFlow forward reads (they get no gradient). Inputs are
+    positional tensors; the output is one tensor.
+    """
+    compiled = []
+
+    @functools.wraps(fn)
+    def call(*inputs):
+        if not compiled:
+            compiled.append(_gradients().custom_gradient(fn))
+        return compiled[0](*inputs)
+
+    return call
+
+
+def vjp(fn, inputs, upstream):
+    """The vector-Jacobian product ``upstream^T d fn(*inputs) / d inputs``.
+
+    Returns one gradient per input (a tuple). Usable inside a ``custom_gradient``
+    gradient function, e.g. to give a replaced layer the backward of its own
+    forward, or of a modified forward (LRP rules). ``fn`` is run again on
+    ``inputs``; a function closing over a layer reads its weights as they are
+    when the backward runs (JAX: the values of the current call).
+    """
+    return _gradients().vjp(fn, tuple(inputs), upstream)
 
 
 _ASCENT_CACHE = collections.OrderedDict()

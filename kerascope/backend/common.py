@@ -54,3 +54,15 @@ def run_view(view, score, x, targets, transform=None, variables=None):
     outputs, logits = view.forward(x, on_layer_output, variables=variables)
     scores, units = score(logits, targets)
     return outputs, scores, units, captured
+
+
+def as_gradients(grads, count):
+    """A gradient function's result as a tuple of ``count`` input gradients."""
+    if not isinstance(grads, (tuple, list)):
+        grads = (grads,)
+    if len(grads) != count:
+        raise ValueError(
+            f"custom_gradient: the gradient function returned {len(grads)} gradients "
+            f"for {count} inputs; expected one per input."
+        )
+    return tuple(grads)

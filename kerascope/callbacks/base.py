@@ -10,11 +10,15 @@ recompiled from one epoch to the next and the weights are untouched.
 
 A failure inside the explanation (a bad layer name, a class index out of range...)
 becomes a ``RuntimeWarning`` naming the cause and training goes on; with
-``strict=True`` it is raised from ``fit``.
+``strict=True`` it is raised from ``fit``. A callback that could not write its event
+files (no TensorBoard writer available, an output folder that cannot be created)
+fails when it is constructed, never epoch after epoch.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 import warnings
 from datetime import datetime
@@ -27,6 +31,35 @@ from kerascope.core.base import validation_images
 from kerascope.validation import check_positive_int
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S.%f"
+
+
+def check_can_write(owner, output_dir):
+    """Raise now, at construction, what would make every epoch's write fail: no
+    TensorBoard event writer (``tf.summary`` on the TensorFlow backend, else the
+    ``tensorboard`` package, a kerascope dependency) or an ``output_dir`` that cannot be
+    created."""
+    from kerascope import backend
+
+    native = (backend.backend_name() == "tensorflow"
+              and importlib.util.find_spec("tensorflow") is not None)
+    if not native:
+        try:
+            from tensorboard.compat.proto import event_pb2  # noqa: F401
+            from tensorboard.summary.writer import record_writer  # noqa: F401
+        except ImportError as error:
+            raise ImportError(
+                f"{owner}: writing TensorBoard event files needs the tensorboard package, a "
+                f"dependency of kerascope (pip install tensorboard); importing it failed: "
+                f"{error}."
+            ) from error
+    existing = Path(output_dir).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"output_dir: {str(output_dir)!r} cannot be created ({str(existing)!r} is not a "
+            "writable folder)."
+        )
 
 
 def _class_indices(class_index):
@@ -95,6 +128,7 @@ class ExplanationCallback(keras.callbacks.Callback):
         self.class_index = class_index
         base = Path(output_dir) if output_dir is not None else Path("./logs") / self.method_dir
         self.output_dir = base / datetime.now().strftime(TIMESTAMP_FORMAT)
+        check_can_write(type(self).__name__, self.output_dir)
         self.strict = bool(strict)
         self.failures = []
         self.seconds = []

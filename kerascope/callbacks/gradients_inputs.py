@@ -1,6 +1,7 @@
 """``GradientsInputsCallback``: ``|x * dS_c/dx|`` in TensorBoard."""
 
 from kerascope.callbacks.base import ExplanationCallback
+from kerascope.core.gradients_inputs import GradientsInputs
 
 
 class GradientsInputsCallback(ExplanationCallback):
@@ -11,6 +12,9 @@ class GradientsInputsCallback(ExplanationCallback):
     """
 
     method_dir = "gradients_inputs"
+    #: tf-explain's class attributes: the explainer used and the default log sub-folder.
+    explainer = GradientsInputs()
+    default_output_subdir = method_dir
     tag = "GradientsInputs"
 
     def __init__(self, validation_data, class_index, output_dir=None, *, every_n_epochs=1,
@@ -19,7 +23,5 @@ class GradientsInputsCallback(ExplanationCallback):
                          max_images=max_images, strict=strict, batch_size=batch_size)
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.gradients_inputs import GradientsInputs
-
-        return GradientsInputs().explain((images, None), model, class_index,
-                                         batch_size=self.batch_size)
+        return self.explainer.explain((images, None), model, class_index,
+                                      batch_size=self.batch_size)

@@ -1,6 +1,7 @@
 """``VanillaGradientsCallback``: saliency ``|dS_c/dx|`` (Simonyan et al. 2013) in TensorBoard."""
 
 from kerascope.callbacks.base import ExplanationCallback
+from kerascope.core.vanilla_gradients import VanillaGradients
 
 
 class VanillaGradientsCallback(ExplanationCallback):
@@ -12,6 +13,9 @@ class VanillaGradientsCallback(ExplanationCallback):
     """
 
     method_dir = "vanilla_gradients"
+    #: tf-explain's class attributes: the explainer used and the default log sub-folder.
+    explainer = VanillaGradients()
+    default_output_subdir = method_dir
     tag = "VanillaGradients"
 
     def __init__(self, validation_data, class_index, output_dir=None, *, every_n_epochs=1,
@@ -20,7 +24,5 @@ class VanillaGradientsCallback(ExplanationCallback):
                          max_images=max_images, strict=strict, batch_size=batch_size)
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.vanilla_gradients import VanillaGradients
-
-        return VanillaGradients().explain((images, None), model, class_index,
-                                          batch_size=self.batch_size)
+        return self.explainer.explain((images, None), model, class_index,
+                                      batch_size=self.batch_size)

@@ -3,21 +3,29 @@
 import numpy as np
 
 from kerascope.utils.display import grid_display
-from kerascope.utils.image import transform_to_normalized_grayscale
+from kerascope.utils.image import as_numpy, transform_to_normalized_grayscale
 from kerascope.utils.saver import save_grayscale, save_rgb
 
 
 def validation_images(validation_data):
-    """The images of tf-explain's ``validation_data = (images, labels)``."""
+    """The images of tf-explain's ``validation_data = (images, labels)`` as numpy."""
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise ValueError(
             "validation_data: expected a tuple (images, labels) such as (x, None), got "
             f"{type(validation_data).__name__}."
         )
-    images = validation_data[0]
-    if isinstance(images, (list, tuple)):
-        images = np.stack([np.asarray(image) for image in images])
-    return images
+    return as_numpy(validation_data[0])
+
+
+def class_scores(model, images, class_index, use_logits, batch_size=32):
+    """Batched ``dS/dx`` (raw, channels kept) of ``model``'s class ``class_index`` on
+    ``images``, through kerascope's backend-agnostic passes."""
+    from kerascope.methods.gradients import VanillaGradients
+
+    method = VanillaGradients(channel_reduction=None)
+    _, grads = method.explain(model, as_numpy(images), class_index, batch_size=batch_size,
+                              use_logits=use_logits)
+    return grads
 
 
 class Explainer:
@@ -28,7 +36,7 @@ class Explainer:
 
     def save(self, grid, output_dir, output_name):
         """Write ``grid`` as a PNG ``output_dir/output_name`` (folder created)."""
-        grid = np.asarray(grid)
+        grid = as_numpy(grid)
         if grid.ndim == 3 and grid.shape[-1] in (3, 4):
             return save_rgb(grid, output_dir, output_name)
         return save_grayscale(grid, output_dir, output_name)
@@ -37,8 +45,8 @@ class Explainer:
 class GrayscaleGradientExplainer(Explainer):
     """Gradient-family explainer rendered as tf-explain's grayscale grid.
 
-    tf-explain's rendering: ``|map|`` summed over channels, per-image standardized,
-    times 255, then (unlike tf-explain, which wraps around) clipped to uint8.
+    tf-explain's rendering: ``|map|`` summed over channels, standardized, times 255,
+    then (unlike tf-explain, which wraps around) clipped to uint8.
     """
 
     def method(self, **options):
@@ -51,4 +59,4 @@ class GrayscaleGradientExplainer(Explainer):
         return maps
 
     def render(self, maps):
-        return grid_display(transform_to_normalized_grayscale(np.abs(maps)))
+        return grid_display(np.asarray(transform_to_normalized_grayscale(np.abs(maps))))

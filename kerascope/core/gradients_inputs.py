@@ -1,15 +1,20 @@
-"""tf-explain's ``GradientsInputs`` on kerascope."""
+"""tf-explain's ``GradientsInputs`` (Shrikumar et al. 2016, arXiv:1605.01713) on kerascope."""
 
-from kerascope.core.base import GrayscaleGradientExplainer
+from kerascope.core.base import class_scores
+from kerascope.core.vanilla_gradients import VanillaGradients
 from kerascope.methods import gradients as methods
+from kerascope.utils.image import as_numpy, tensor_result
 
 
-class GradientsInputs(GrayscaleGradientExplainer):
+class GradientsInputs(VanillaGradients):
     """Grid of ``|x * dS_c/dx|`` (tf-explain takes the absolute value too)."""
 
     def method(self):
         return methods.GradientsInputs(channel_reduction="abs_sum")
 
-    def explain(self, validation_data, model, class_index, batch_size=32):
-        """uint8 grayscale grid of Gradients*Inputs of ``class_index``."""
-        return self.render(self.explain_maps(validation_data, model, class_index, batch_size))
+    @staticmethod
+    def compute_gradients(images, model, class_index):
+        """``x * dS_c/dx`` for a batch ``images``, channels kept (see
+        ``VanillaGradients.compute_gradients``)."""
+        x = as_numpy(images).astype("float32")
+        return tensor_result(x * class_scores(model, x, class_index, use_logits=True))

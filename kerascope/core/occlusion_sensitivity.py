@@ -12,7 +12,7 @@ import numpy as np
 
 from kerascope.core.base import Explainer, validation_images
 from kerascope.methods.occlusion import Occlusion
-from kerascope.utils.display import grid_display, heatmap_display
+from kerascope.utils.display import COLORMAP_VIRIDIS, grid_display, heatmap_display
 
 
 class OcclusionSensitivity(Explainer):
@@ -23,22 +23,30 @@ class OcclusionSensitivity(Explainer):
     """
 
     def __init__(self, batch_size=None):
-        self.batch_size = 32 if batch_size is None else batch_size
+        self.batch_size = batch_size
+
+    @property
+    def _rows(self):
+        return 32 if self.batch_size is None else self.batch_size
 
     def get_sensitivity_map(self, model, image, class_index, patch_size, stride=None,
                             fill_value=127.5):
         """``(H, W)`` map of ``1 - p_c`` for one ``image`` ``(H, W[, C])``."""
         method = Occlusion(patch_size, stride=stride, fill_value=fill_value)
         _, maps = method.explain(model, np.asarray(image)[None], class_index,
-                                 batch_size=self.batch_size)
+                                 batch_size=self._rows)
         return maps[0]
 
-    def explain(self, validation_data, model, class_index, patch_size, colormap="viridis",
-                stride=None, fill_value=127.5, image_weight=0.7):
-        """uint8 RGB grid: each image with its occlusion map blended over it."""
+    def explain(self, validation_data, model, class_index, patch_size,
+                colormap=COLORMAP_VIRIDIS, stride=None, fill_value=127.5, image_weight=0.7):
+        """uint8 RGB grid: each image with its occlusion map blended over it.
+
+        ``colormap``: an OpenCV colormap code (``cv2.COLORMAP_JET``...) as tf-explain
+        took, or a matplotlib colormap name.
+        """
         images = validation_images(validation_data)
         method = Occlusion(patch_size, stride=stride, fill_value=fill_value)
-        _, maps = method.explain(model, images, class_index, batch_size=self.batch_size)
+        _, maps = method.explain(model, images, class_index, batch_size=self._rows)
         images = np.asarray(images)
         heatmaps = np.stack([
             heatmap_display(heatmap, _channels_last(image, maps.shape[1:]), colormap,

@@ -16,12 +16,15 @@ from kerascope.methods.cam import (
     ScoreCAM,
     XGradCAM,
 )
+from kerascope.methods.cam_classic import ClassActivationMap
 from kerascope.methods.driver import Explanation, run
+from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import GradientsInputs, VanillaGradients
 from kerascope.methods.guided import Deconvnet, GuidedBackprop, GuidedGradCAM, GuidedSmoothGrad
 from kerascope.methods.integrated_gradients import IntegratedGradients
 from kerascope.methods.occlusion import RISE, Occlusion
 from kerascope.methods.registry import MethodInfo, catalog, get, lookup, names, register
+from kerascope.methods.meta import Smooth, TestTimeAugmentation
 from kerascope.methods.smoothgrad import SmoothGrad, SquareGrad, VarGrad
 
 __all__ = [
@@ -31,4 +34,5 @@ __all__ = [
     "IntegratedGradients", "GuidedBackprop", "Deconvnet", "GuidedSmoothGrad",
     "GuidedGradCAM", "Occlusion", "RISE", "CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM",
     "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM",
+    "ClassActivationMap", "FullGrad", "Smooth", "TestTimeAugmentation",
 ]

@@ -127,6 +127,7 @@ class Context:
         channel_axis: -1 (channels last) or 1.
         layers: the captured ``Layer`` objects, in the order of the method's ``layers``.
         batch_size: rows per device call.
+        distribution: how passes spread over devices (``kerascope.explain``'s argument).
         output_index, use_logits: which output, and whether scores are pre-activation.
         state: a dict for the method's per-call scratch values.
         extras: per-call results besides the maps (e.g. IG's convergence delta),
@@ -139,7 +140,7 @@ class Context:
     """
 
     def __init__(self, model, targets, score, *, batch_size, output_index, use_logits,
-                 layers=(), rules=(), channel_axis=None):
+                 layers=(), rules=(), channel_axis=None, distribution=None):
         self.model = model
         self.targets = targets
         self.score = score
@@ -147,13 +148,15 @@ class Context:
         self.output_index = output_index
         self.use_logits = use_logits
         self.rules = tuple(rules)
+        self.distribution = distribution
         self.channel_axis = surgery.channel_axis(model) if channel_axis is None else channel_axis
         self.view = surgery.ModelView(model, output_index=output_index, use_logits=use_logits,
                                       layers=layers, rules=self.rules)
         self.layers = self.view.layers
         self.state = {}
         self.extras = {}
-        self._runner = PassRunner(self.view, score, batch_size=batch_size)
+        self._runner = PassRunner(self.view, score, batch_size=batch_size,
+                                  distribution=distribution)
         self._runners = {}
         self._children = {}
 
@@ -175,7 +178,8 @@ class Context:
         if runner is None:
             view = surgery.ModelView(self.model, output_index=self.output_index,
                                      use_logits=use_logits, layers=layers, rules=rules)
-            runner = self._runners[key] = PassRunner(view, score, batch_size=self.batch_size)
+            runner = self._runners[key] = PassRunner(view, score, batch_size=self.batch_size,
+                                                     distribution=self.distribution)
         return runner
 
     @property
@@ -202,7 +206,7 @@ class Context:
                 self.model, self.targets, score, batch_size=self.batch_size,
                 output_index=self.output_index, use_logits=self.use_logits,
                 layers=method.layers(self.model, x[:1]), rules=method.rules(),
-                channel_axis=self.channel_axis,
+                channel_axis=self.channel_axis, distribution=self.distribution,
             )
             self._children[id(method)] = (method, child)
         else:

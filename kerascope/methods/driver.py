@@ -52,7 +52,8 @@ def known_units(model, output_index):
     return int(units) if units is not None else None
 
 
-def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
+def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+        distribution=None):
     """Explain ``model`` on ``x`` with ``method`` (anything ``registry.get`` takes).
 
     Returns an ``Explanation``: float32 ``outputs`` per input and float32 ``maps``,
@@ -81,7 +82,7 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     score = resolved.score() if method.evaluates_inputs else passes_score(resolved)
     ctx = Context(model, resolved, score, batch_size=batch_size, output_index=output_index,
                   use_logits=use_logits, layers=method.layers(model, first[:1]),
-                  rules=method.rules())
+                  rules=method.rules(), distribution=distribution)
     resolver = None if method.evaluates_inputs else ctx.runner(score=resolved.score())
     outputs, maps = [], []
     seen = 0

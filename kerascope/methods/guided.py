@@ -11,55 +11,25 @@ gradient ``g``); the forward pass, hence the outputs, is unchanged:
   backpropagation map times the Grad-CAM map upsampled to the input size;
 * Guided SmoothGrad: SmoothGrad (Smilkov et al. 2017) of guided gradients.
 
-The override is applied by ``ModelView`` to ReLU layers and ``activation="relu"``
-inside Conv/Dense/Activation layers during the explanation pass only; the user's
-model is never changed. ReLUs called as ``keras.ops.relu`` inside a subclassed
-``call`` are not seen. The override functions are module-level objects, so the
-compiled pass cache (keyed on their identity) is reused across calls.
+Both are rule sets (``kerascope.rules.GUIDED_BACKPROP_RULES``, ``DECONVNET_RULES``)
+that ``ModelView`` applies to ReLU layers and ``activation="relu"`` inside
+Conv/Dense/Activation layers during the explanation pass only; the user's model
+is never changed. ReLUs called as ``keras.ops.relu`` inside a subclassed ``call``
+are not seen. The rule sets are module-level objects, so the compiled pass cache
+(keyed on their identity) is reused across calls.
 """
 
 import numpy as np
 
-import keras
-
 from kerascope.methods.base import Method
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.methods.smoothgrad import SmoothGrad
-
-
-def _upstream(args, upstream):
-    # TensorFlow and JAX pass the upstream gradient positionally; PyTorch passes
-    # the forward inputs positionally and the upstream gradient as a keyword.
-    if upstream is None:
-        (upstream,) = args
-    return upstream
-
-
-@keras.ops.custom_gradient
-def guided_relu(x):
-    """ReLU whose gradient is ``g * [x > 0] * [g > 0]`` (guided backpropagation)."""
-
-    def grad(*args, upstream=None):
-        g = _upstream(args, upstream)
-        keep = keras.ops.logical_and(x > 0, g > 0)
-        return keras.ops.where(keep, g, keras.ops.zeros_like(g))
-
-    return keras.ops.relu(x), grad
-
-
-@keras.ops.custom_gradient
-def deconvnet_relu(x):
-    """ReLU whose gradient is ``g * [g > 0]`` (Deconvnet: ReLU of the signal)."""
-
-    def grad(*args, upstream=None):
-        g = _upstream(args, upstream)
-        return keras.ops.where(g > 0, g, keras.ops.zeros_like(g))
-
-    return keras.ops.relu(x), grad
-
-
-GUIDED_BACKPROP_RULES = (guided_relu,)  # TEMPORARY: becomes kerascope.rules' rule set
-DECONVNET_RULES = (deconvnet_relu,)
+from kerascope.rules import (  # noqa: F401  (guided_relu, deconvnet_relu: public here)
+    DECONVNET_RULES,
+    GUIDED_BACKPROP_RULES,
+    deconvnet_relu,
+    guided_relu,
+)
 
 
 class GuidedBackprop(VanillaGradients):

@@ -11,58 +11,83 @@ from typing import Optional
 
 import numpy as np
 
+from kerascope.utils.image import as_numpy as _numpy
 from kerascope.utils.image import image_to_uint_255, normalize_map, resize_map, to_uint8
 
 __all__ = [
     "grid_display",
     "filter_display",
+    "image_to_uint_255",
     "apply_colormap",
     "heatmap_display",
     "overlay",
+    "COLORMAP_VIRIDIS",
+    "OPENCV_COLORMAPS",
 ]
 
 
+#: ``cv2.COLORMAP_VIRIDIS``: tf-explain's default colormap (an OpenCV colormap code).
+COLORMAP_VIRIDIS = 16
+
+#: OpenCV colormap codes (``cv2.COLORMAP_*``, which tf-explain took) -> matplotlib names.
+OPENCV_COLORMAPS = {
+    0: "autumn", 1: "bone", 2: "jet", 3: "winter", 4: "rainbow", 5: "ocean", 6: "summer",
+    7: "spring", 8: "cool", 9: "hsv", 10: "pink", 11: "hot", 13: "magma", 14: "inferno",
+    15: "plasma", 16: "viridis", 17: "cividis", 18: "twilight", 19: "twilight_shifted",
+    20: "turbo",
+}
+
+GRID_TOO_SMALL_WARNING = (
+    "Given values for num_rows and num_columns doesn't allow to display all images. "
+    "Values have been overrided to respect at least num_columns"
+)
+
+
 def _grid_shape(num_images: int, num_rows: Optional[int], num_columns: Optional[int]):
-    """Rows and columns of a grid holding ``num_images`` cells."""
+    """Rows and columns of tf-explain's grid for ``num_images`` cells.
+
+    Neither given: a square ``ceil(sqrt(N))`` x ``ceil(sqrt(N))`` grid. One given: the
+    other is ``ceil(N / given)``. Both given but too small: a warning, and the rows
+    grow to ``ceil(N / num_columns)`` (``num_columns`` is kept).
+    """
     for name, value in (("num_rows", num_rows), ("num_columns", num_columns)):
-        if value is not None and int(value) < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if num_rows is None and num_columns is None:
-        num_columns = math.ceil(math.sqrt(num_images))
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            raise ValueError(f"{name}: expected a positive int or None, got {value!r}.")
+    if num_rows is not None and num_columns is not None:
+        num_rows, num_columns = int(num_rows), int(num_columns)
+        if num_rows * num_columns < num_images:
+            warnings.warn(GRID_TOO_SMALL_WARNING, UserWarning, stacklevel=3)
+            num_rows = math.ceil(num_images / num_columns)
+    elif num_rows is not None:
+        num_rows = int(num_rows)
+        num_columns = math.ceil(num_images / num_rows)
+    elif num_columns is not None:
+        num_columns = int(num_columns)
         num_rows = math.ceil(num_images / num_columns)
-    elif num_rows is None:
-        num_rows = math.ceil(num_images / int(num_columns))
-    elif num_columns is None:
-        num_columns = math.ceil(num_images / int(num_rows))
-    num_rows, num_columns = int(num_rows), int(num_columns)
-    if num_rows * num_columns < num_images:
-        warnings.warn(
-            f"A grid of {num_rows}x{num_columns} cannot hold {num_images} images; "
-            "using a square-ish grid instead.",
-            stacklevel=3,
-        )
-        return _grid_shape(num_images, None, None)
+    else:
+        num_rows = num_columns = math.ceil(math.sqrt(num_images))
     return num_rows, num_columns
 
 
-def grid_display(array, num_rows: Optional[int] = None,
-                 num_columns: Optional[int] = None) -> np.ndarray:
+def grid_display(array, num_rows=None, num_columns=None) -> np.ndarray:
     """Tile N images ``(N, H, W)`` or ``(N, H, W, C)`` into one ``(rows*H, cols*W[, C])`` image.
 
-    Images fill the grid row by row; unused cells are zeros. By default the grid has
-    ``ceil(sqrt(N))`` columns and as many rows as needed. If only one of ``num_rows`` and
-    ``num_columns`` is given the other is derived; if ``num_rows * num_columns < N`` a warning
-    is issued and the default grid is used. The output keeps the input dtype.
+    tf-explain's layout: images fill the grid row by row and unused cells are zeros.
+    By default the grid is square, ``ceil(sqrt(N))`` rows and columns (2 images give a
+    2 x 2 grid, 7 images of 28 x 28 give 84 x 84). If only one of ``num_rows`` and
+    ``num_columns`` is given the other is derived; if ``num_rows * num_columns < N``
+    a ``UserWarning`` is issued and the rows grow to ``ceil(N / num_columns)``. The
+    output keeps the input dtype (a list of images or backend tensors is accepted).
     """
-    images = np.asarray(array)
+    images = _numpy(array)
     if images.ndim not in (3, 4):
         raise ValueError(
-            "array must hold images of shape (H, W) or (H, W, C), i.e. have shape "
-            f"(N, H, W) or (N, H, W, C); got {images.shape}"
+            "array: expected images of shape (H, W) or (H, W, C), i.e. an array of shape "
+            f"(N, H, W) or (N, H, W, C); got {images.shape}."
         )
     num_images = images.shape[0]
     if num_images == 0:
-        raise ValueError("array must contain at least one image")
+        raise ValueError("array: expected at least one image, got none.")
     num_rows, num_columns = _grid_shape(num_images, num_rows, num_columns)
     height, width = images.shape[1], images.shape[2]
     grid = np.zeros((num_rows * height, num_columns * width) + images.shape[3:], dtype=images.dtype)
@@ -72,21 +97,21 @@ def grid_display(array, num_rows: Optional[int] = None,
     return grid
 
 
-def filter_display(array, num_rows: Optional[int] = None,
-                   num_columns: Optional[int] = None) -> np.ndarray:
-    """Grid of every channel of every image of activations ``(N, H, W, C)``, as ``uint8``.
+def filter_display(array, num_rows=None, num_columns=None) -> np.ndarray:
+    """Grid of every channel of every image of activations ``(N, H, W, C)``.
 
-    Channels are moved into the batch axis (image 0's channels first, then image 1's, ...),
-    all values are min-max scaled together to [0, 255] (a constant input gives zeros), then
-    tiled with :func:`grid_display`; empty cells stay 0.
+    As tf-explain: the channels are moved into the batch axis (image 0's channels
+    first, then image 1's, ...) and tiled with :func:`grid_display`; the values are
+    kept as they are (``ExtractActivations`` scales the grid to uint8).
     """
-    activations = np.asarray(array)
+    activations = _numpy(array)
     if activations.ndim != 4:
-        raise ValueError(f"array must have shape (N, H, W, C), got {activations.shape}")
+        raise ValueError(
+            f"array: expected activations of shape (N, H, W, C), got {activations.shape}."
+        )
     n, h, w, c = activations.shape
     maps = np.moveaxis(activations, -1, 1).reshape(n * c, h, w)
-    scaled = normalize_map(maps, mode="minmax", per_sample=False)
-    return grid_display(to_uint8(scaled, value_range=(0.0, 1.0)), num_rows, num_columns)
+    return grid_display(maps, num_rows, num_columns)
 
 
 def _get_colormap(colormap):
@@ -95,6 +120,13 @@ def _get_colormap(colormap):
 
     if isinstance(colormap, Colormap):
         return colormap
+    if isinstance(colormap, (int, np.integer)) and not isinstance(colormap, bool):
+        if int(colormap) not in OPENCV_COLORMAPS:
+            raise ValueError(
+                f"colormap: OpenCV colormap {colormap} has no matplotlib equivalent; pass a "
+                f"matplotlib colormap name such as 'viridis'."
+            )
+        return matplotlib.colormaps[OPENCV_COLORMAPS[int(colormap)]]
     if isinstance(colormap, str):
         try:
             return matplotlib.colormaps[colormap]
@@ -102,9 +134,9 @@ def _get_colormap(colormap):
             raise ValueError(
                 f"Unknown matplotlib colormap {colormap!r}; see matplotlib.colormaps for names."
             ) from None
-    raise TypeError(
-        f"colormap must be a matplotlib colormap name or a matplotlib.colors.Colormap, "
-        f"got {type(colormap).__name__}"
+    raise ValueError(
+        f"colormap: expected a matplotlib colormap name, a matplotlib.colors.Colormap or "
+        f"an OpenCV colormap code (cv2.COLORMAP_*), got {type(colormap).__name__}."
     )
 
 
@@ -112,7 +144,8 @@ def apply_colormap(map2d_or_batch, colormap="viridis") -> np.ndarray:
     """Colour a float map with values in [0, 1] into ``uint8`` RGB, shape ``m.shape + (3,)``.
 
     Values are clipped to [0, 1] first (NaN becomes 0). ``colormap`` is a name in
-    ``matplotlib.colormaps`` or a ``matplotlib.colors.Colormap``; the alpha channel is dropped.
+    ``matplotlib.colormaps``, a ``matplotlib.colors.Colormap`` or an OpenCV colormap code
+    (``cv2.COLORMAP_JET`` = 2, ...; see ``OPENCV_COLORMAPS``); the alpha channel is dropped.
     """
     cmap = _get_colormap(colormap)
     values = np.asarray(map2d_or_batch, dtype=np.float64)
@@ -123,7 +156,7 @@ def apply_colormap(map2d_or_batch, colormap="viridis") -> np.ndarray:
 
 def _rgb_uint8(image) -> np.ndarray:
     """Image ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` -> ``uint8`` ``(H, W, 3)``."""
-    img = image_to_uint_255(np.asarray(image))
+    img = image_to_uint_255(_numpy(image))
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim != 3 or img.shape[-1] not in (1, 3, 4):
@@ -136,20 +169,23 @@ def _rgb_uint8(image) -> np.ndarray:
     return img[..., :3]
 
 
-def heatmap_display(heatmap, original_image, colormap="viridis",
-                    image_weight: float = 0.7) -> np.ndarray:
+def heatmap_display(heatmap, original_image, colormap=COLORMAP_VIRIDIS,
+                    image_weight=0.7) -> np.ndarray:
     """Blend a coloured heatmap over an image; returns ``uint8`` RGB ``(H, W, 3)``.
 
     The heatmap ``(h, w)`` (or ``(h, w, 1)``) is bilinearly resized to the image's ``(H, W)``,
-    min-max scaled to [0, 1] (a constant heatmap becomes 0), coloured with ``colormap`` and mixed
-    as ``image_weight * image + (1 - image_weight) * colours`` in float, then rounded and clipped.
+    min-max scaled to [0, 1] (a constant heatmap becomes 0), coloured with ``colormap`` (a
+    matplotlib name or colormap, or an OpenCV code as tf-explain took; default
+    ``cv2.COLORMAP_VIRIDIS``) and mixed as ``image_weight * image + (1 - image_weight) *
+    colours`` in float, then rounded and clipped. (tf-explain adds the full heatmap on top,
+    ``image_weight * image + colours``, which saturates bright images to white.)
     The image goes through :func:`~kerascope.utils.image.image_to_uint_255`; grayscale images
     become RGB and an alpha channel is dropped.
     """
     if not 0.0 <= float(image_weight) <= 1.0:
         raise ValueError(f"image_weight must be in [0, 1], got {image_weight}")
     image = _rgb_uint8(original_image)
-    heat = np.asarray(heatmap, dtype=np.float32)
+    heat = _numpy(heatmap).astype(np.float32)
     if heat.ndim == 3 and heat.shape[-1] == 1:
         heat = heat[..., 0]
     if heat.ndim != 2:

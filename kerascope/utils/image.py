@@ -14,6 +14,9 @@ from PIL import Image
 from kerascope.numeric import interpolation_matrix  # noqa: F401  (re-exported)
 
 __all__ = [
+    "as_numpy",
+    "tensor_result",
+    "TensorResult",
     "to_uint8",
     "image_to_uint_255",
     "transform_to_normalized_grayscale",
@@ -21,6 +24,42 @@ __all__ = [
     "apply_grey_patch",
     "resize_map",
 ]
+
+
+def as_numpy(array) -> np.ndarray:
+    """``array`` (numpy, a list of images, or a TensorFlow/JAX/PyTorch tensor) as numpy."""
+    if isinstance(array, np.ndarray):
+        return array
+    if isinstance(array, (list, tuple)):
+        return np.stack([as_numpy(item) for item in array]) if len(array) else np.asarray(array)
+    if isinstance(array, (int, float, np.generic)):
+        return np.asarray(array)
+    import keras  # a backend tensor: let Keras bring it to the host
+
+    return keras.ops.convert_to_numpy(array)
+
+
+class TensorResult(np.ndarray):
+    """A numpy array that also answers ``.numpy()``, as the TensorFlow tensors
+    tf-explain's helpers returned did (``transform_to_normalized_grayscale(g).numpy()``)."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+
+def tensor_result(array):
+    """What tf-explain's tensor-returning helpers return here.
+
+    On the TensorFlow backend a ``tf.Tensor`` (tf-explain's callers chain ``tf.*`` ops
+    and ``.numpy()``); on JAX and PyTorch a :class:`TensorResult`, a numpy array with a
+    ``.numpy()`` method.
+    """
+    import keras
+
+    array = np.asarray(array)
+    if keras.backend.backend() == "tensorflow":
+        return keras.ops.convert_to_tensor(array)
+    return array.view(TensorResult)
 
 
 def _infer_value_range(array: np.ndarray) -> Tuple[float, float]:
@@ -87,20 +126,24 @@ def image_to_uint_255(image) -> np.ndarray:
     clipped). A very dark [0, 255] image whose values all lie in [0, 1] is therefore read as
     a [0, 1] image; call :func:`to_uint8` with an explicit ``value_range`` in that case.
     """
-    return to_uint8(image)
+    return to_uint8(as_numpy(image))
 
 
-def transform_to_normalized_grayscale(tensor) -> np.ndarray:
+def transform_to_normalized_grayscale(tensor):
     """Turn a batch of attribution maps into ``uint8`` grayscale maps.
 
-    Input ``(N, H, W)`` or ``(N, H, W, C)`` (channels are summed). Each map is standardised on
-    its own, ``(x - mean) / std``, multiplied by 255, then rounded and clipped to [0, 255]:
-    below-mean values become 0 and values more than one standard deviation above the mean
-    saturate at 255. Returns ``(N, H, W)`` ``uint8``. Unlike tf-explain (TensorFlow's
-    ``per_image_standardization`` floors ``std`` at ``1 / sqrt(H * W)`` and the cast wraps
-    around), small gradients are not rendered black and nothing wraps.
+    Input ``(N, H, W)`` or ``(N, H, W, C)`` (channels are summed), numpy or a backend
+    tensor; the result is a :func:`tensor_result` (a ``tf.Tensor`` on TensorFlow, a
+    numpy array with ``.numpy()`` elsewhere), as tf-explain returned a tensor. Each map is
+    standardised on its own, ``(x - mean) / std``, multiplied by 255, then rounded and
+    clipped to [0, 255]: below-mean values become 0 and values more than one standard
+    deviation above the mean saturate at 255. ``(N, H, W)`` ``uint8``. Unlike tf-explain (which calls
+    TensorFlow's ``per_image_standardization`` on the ``(N, H, W)`` stack, so the whole
+    batch shares one mean and one std floored at ``1 / sqrt(N * H * W)``, and whose cast
+    wraps around), each map has its own statistics, small gradients are not rendered
+    black and nothing wraps.
     """
-    maps = np.asarray(tensor)
+    maps = as_numpy(tensor)
     if maps.ndim == 4:
         maps = maps.sum(axis=-1, dtype=np.float64)
     elif maps.ndim != 3:
@@ -111,12 +154,12 @@ def transform_to_normalized_grayscale(tensor) -> np.ndarray:
     maps = np.nan_to_num(maps.astype(np.float64), nan=0.0)
     num_elements = maps.shape[1] * maps.shape[2]
     if num_elements == 0:
-        return np.zeros(maps.shape, dtype=np.uint8)
+        return tensor_result(np.zeros(maps.shape, dtype=np.uint8))
     mean = maps.mean(axis=(1, 2), keepdims=True)
     std = maps.std(axis=(1, 2), keepdims=True)
     std = np.where(std > 0, std, 1.0)
     standardized = (maps - mean) / std
-    return to_uint8(standardized * 255.0, value_range=(0.0, 255.0))
+    return tensor_result(to_uint8(standardized * 255.0, value_range=(0.0, 255.0)))
 
 
 _NORMALIZE_MODES = ("minmax", "abs", "positive")

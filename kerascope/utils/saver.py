@@ -13,7 +13,7 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
-from kerascope.utils.image import to_uint8
+from kerascope.utils.image import as_numpy, to_uint8
 
 __all__ = ["save_grayscale", "save_rgb"]
 
@@ -22,16 +22,17 @@ PathLike = Union[str, "os.PathLike[str]"]
 _EXPECTED_SHAPES = "(H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
 
 
-def _validated_uint8(grid) -> np.ndarray:
-    """Check the shape of ``grid`` and convert it to ``uint8`` (clipped) as ``(H, W)`` or ``(H, W, 3|4)``."""
-    arr = np.asarray(grid)
+def _validated_uint8(image) -> np.ndarray:
+    """Check the shape of ``image``; convert it to ``uint8`` (clipped), ``(H, W)`` or ``(H, W, 3|4)``."""
+    arr = as_numpy(image)
     valid = (
         arr.ndim == 2
         or (arr.ndim == 3 and arr.shape[-1] in (1, 3, 4))
     ) and arr.shape[0] > 0 and arr.shape[1] > 0
     if not valid:
         raise ValueError(
-            f"grid must have shape {_EXPECTED_SHAPES} with H, W > 0; got shape {arr.shape}"
+            f"image: expected a grid of shape {_EXPECTED_SHAPES} with H, W > 0; got shape "
+            f"{arr.shape}."
         )
     arr = to_uint8(arr)
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -79,31 +80,30 @@ def _atomic_write(image: Image.Image, target: Path) -> Path:
     return target
 
 
-def save_grayscale(grid, output_dir: PathLike, output_name: PathLike) -> Path:
-    """Save ``grid`` as an 8-bit grayscale image at ``output_dir / output_name``; return the path.
+def save_grayscale(image, output_dir: PathLike, output_name: PathLike) -> Path:
+    """Save ``image`` as an 8-bit grayscale image at ``output_dir / output_name``; return the path.
 
-    ``grid`` is ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``; non-``uint8`` input is
-    converted with :func:`~kerascope.utils.image.to_uint8` (clipped), colour input is reduced to
-    luminance by Pillow. ``output_dir`` (and parents) is created. The format follows the suffix;
+    ``image`` (a grid) is ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``; non-``uint8``
+    input is converted with :func:`~kerascope.utils.image.to_uint8` (clipped), colour input is
+    reduced to luminance by Pillow. ``output_dir`` (and parents) is created. The format follows the suffix;
     ``.png`` is appended when the suffix is missing or not a format Pillow can write. The file is
     written to a temporary name in the same folder and then renamed, so a partially written image
     never appears under the final name.
     """
-    arr = _validated_uint8(grid)
-    image = Image.fromarray(arr)
-    if image.mode != "L":
-        image = image.convert("L")
-    return _atomic_write(image, _target_path(output_dir, output_name))
+    picture = Image.fromarray(_validated_uint8(image))
+    if picture.mode != "L":
+        picture = picture.convert("L")
+    return _atomic_write(picture, _target_path(output_dir, output_name))
 
 
-def save_rgb(grid, output_dir: PathLike, output_name: PathLike) -> Path:
-    """Save ``grid`` as an RGB (or RGBA) image at ``output_dir / output_name``; return the path.
+def save_rgb(image, output_dir: PathLike, output_name: PathLike) -> Path:
+    """Save ``image`` as an RGB (or RGBA) image at ``output_dir / output_name``; return the path.
 
-    ``grid`` is ``(H, W, 3)`` or ``(H, W, 4)`` (kept as RGBA); ``(H, W)`` and ``(H, W, 1)`` are
-    replicated to three channels. Conversion, folder creation and the atomic write are as in
-    :func:`save_grayscale`.
+    ``image`` (a grid) is ``(H, W, 3)`` or ``(H, W, 4)`` (kept as RGBA); ``(H, W)`` and
+    ``(H, W, 1)`` are replicated to three channels. Conversion, folder creation and the atomic
+    write are as in :func:`save_grayscale`.
     """
-    arr = _validated_uint8(grid)
+    arr = _validated_uint8(image)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
     return _atomic_write(Image.fromarray(arr), _target_path(output_dir, output_name))

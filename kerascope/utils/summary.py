@@ -1,7 +1,7 @@
 """Write image summaries that TensorBoard shows, with or without TensorFlow.
 
 ``SummaryWriter(logdir).image(tag, image, step)`` appends one image to an event
-file in ``logdir``. On the TensorFlow backend it goes through ``tf.summary.image``
+file in ``logdir`` (``.scalar(tag, value, step)`` one scalar). On the TensorFlow backend it goes through ``tf.summary.image``
 (``kerascope.backend.native_summary_writer``); elsewhere the record is built here with
 the ``tensorboard`` package's protos and record writer, which never import
 TensorFlow. Both write the same thing: a string tensor ``[width, height, png]``
@@ -23,7 +23,7 @@ from PIL import Image
 from kerascope import backend
 from kerascope.utils.image import to_uint8
 
-__all__ = ["SummaryWriter", "EventFileWriter", "encode_png", "read_images"]
+__all__ = ["SummaryWriter", "EventFileWriter", "encode_png", "read_images", "read_scalars"]
 
 _FILE_COUNTER = itertools.count()
 
@@ -104,6 +104,25 @@ class EventFileWriter:
             wall_time=time.time(), step=int(step), summary=summary_pb2.Summary(value=[value])))
         self.flush()
 
+    def scalar(self, tag, value, step):
+        """Write one float under ``tag`` at ``step`` (same record as ``tf.summary.scalar``:
+        a float32 scalar tensor tagged for TensorBoard's scalars plugin)."""
+        from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+        from tensorboard.plugins.scalar import metadata
+
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+            float_val=[float(value)],
+        )
+        summary_value = summary_pb2.Summary.Value(
+            tag=str(tag), tensor=tensor,
+            metadata=metadata.create_summary_metadata(display_name=None, description=None),
+        )
+        self._write(self._event_pb2.Event(
+            wall_time=time.time(), step=int(step),
+            summary=summary_pb2.Summary(value=[summary_value])))
+        self.flush()
+
     def flush(self):
         if not self._file.closed:
             self._records.flush()
@@ -146,6 +165,13 @@ class SummaryWriter:
             raise ValueError("SummaryWriter: the writer is closed.")
         self._impl.image(tag, _as_image(image), step)
 
+    def scalar(self, tag, value, step):
+        """Write the float ``value`` under ``tag`` at ``step`` (TensorBoard's scalars)."""
+        if self.closed:
+            raise ValueError("SummaryWriter: the writer is closed.")
+        value = float(value)
+        self._impl.scalar(tag, value, step)
+
     def flush(self):
         self._impl.flush()
 
@@ -182,6 +208,30 @@ def read_images(logdir):
     for name in tags.get(event_accumulator.IMAGES, []):
         found[name] = [(event.step, _decode(event.encoded_image_string))
                        for event in acc.Images(name)]
+    return found
+
+
+def read_scalars(logdir):
+    """Scalars written to ``logdir``: ``{tag: [(step, float), ...]}``.
+
+    Reads with TensorBoard's ``EventAccumulator``: scalar tensors (``tf.summary.scalar``
+    and :meth:`SummaryWriter.scalar`) and legacy ``Summary.simple_value`` alike.
+    """
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    acc = event_accumulator.EventAccumulator(
+        str(logdir), size_guidance={event_accumulator.SCALARS: 0, event_accumulator.TENSORS: 0})
+    acc.Reload()
+    tags = acc.Tags()
+    found = {}
+    for name in tags.get(event_accumulator.TENSORS, []):
+        if acc.SummaryMetadata(name).plugin_data.plugin_name != "scalars":
+            continue
+        found[name] = [(event.step, float(tensor_util.make_ndarray(event.tensor_proto)))
+                       for event in acc.Tensors(name)]
+    for name in tags.get(event_accumulator.SCALARS, []):
+        found[name] = [(event.step, float(event.value)) for event in acc.Scalars(name)]
     return found
 
 

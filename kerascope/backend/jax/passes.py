@@ -4,10 +4,19 @@ Variables are arguments, not constants, so a model whose weights change between
 calls (a callback during ``fit``) is explained with its current weights without
 recompiling. Gradients with respect to layer outputs are taken through zero probes
 added to those outputs.
+
+Several devices: under a ``keras.distribution`` distribution (``DataParallel``; the
+layouts of ``ModelParallel`` are honoured too), each call's rows are placed with the
+distribution's data layout (split along the batch axis of its device mesh) and the
+variables with their variable layouts (replicated for ``DataParallel``), and
+``jax.jit`` partitions the pass accordingly: same program, same results.
 """
+
+import collections
 
 import jax
 import jax.numpy as jnp
+import keras
 
 from kerascope.backend.common import Passes, note_trace, run_view
 
@@ -19,13 +28,94 @@ def _variables(model):
     )
 
 
+class Placement:
+    """A ``keras.distribution`` distribution applied to one model's passes."""
+
+    def __init__(self, distribution, model):
+        mesh = distribution.device_mesh
+        axis = distribution.batch_dim_name
+        self.distribution = distribution
+        self.replicas = int(mesh.shape[list(mesh.axis_names).index(axis)]) if axis else 1
+        self.key = ("keras.distribution", id(distribution))
+        self.last_rows_per_device = collections.Counter()
+        self._shardings = tuple(
+            [distribution.get_variable_layout(v).backend_layout for v in variables]
+            for variables in (model.trainable_variables, model.non_trainable_variables)
+        )
+        self._placed = (None, None)
+
+    def variables(self, model):
+        """The model's current variable values, laid out once per new value."""
+        values = _variables(model)
+        flat = values[0] + values[1]
+        cached, placed = self._placed
+        if cached is None or len(cached) != len(flat) or any(
+                a is not b for a, b in zip(cached, flat)):
+            placed = jax.device_put(values, self._shardings)
+            self._placed = (flat, placed)
+        return placed
+
+    def rows(self, x, targets):
+        """Numpy rows and targets, split across the devices by the data layout."""
+        layout = lambda a: self.distribution.get_data_layout(a.shape).backend_layout  # noqa: E731
+        return jax.device_put(x, layout(x)), jax.device_put(targets, layout(targets))
+
+    def note(self, value):
+        """Record which device computed how many rows of ``value`` (a pass result)."""
+        counts = collections.Counter()
+        if value.sharding.is_fully_replicated:
+            device = min(value.sharding.device_set, key=lambda d: d.id)
+            counts[f"{device.platform}:{device.id}"] = value.shape[0]
+        else:
+            for shard in value.addressable_shards:
+                if shard.replica_id == 0:
+                    counts[f"{shard.device.platform}:{shard.device.id}"] += shard.data.shape[0]
+        self.last_rows_per_device = counts
+
+
+def placement(distribution, model):
+    """A ``Placement`` for ``distribution`` (None: the global one, if any)."""
+    if distribution is None:
+        distribution = keras.distribution.distribution()
+        if distribution is None:
+            return None
+    if not all(hasattr(distribution, name) for name in
+               ("device_mesh", "batch_dim_name", "get_data_layout", "get_variable_layout")):
+        raise ValueError(
+            f"distribution: expected a keras.distribution distribution (e.g. "
+            f"keras.distribution.DataParallel()) on the JAX backend, got "
+            f"{type(distribution).__name__}."
+        )
+    if jax.process_count() > 1:
+        raise ValueError(
+            "distribution: kerascope splits passes over the devices of one process; "
+            "for several hosts use kerascope.ray."
+        )
+    key = (id(distribution), id(model))
+    entry = _PLACEMENTS.get(key)
+    if entry is None or entry[0] is not distribution or entry[1] is not model:
+        entry = _PLACEMENTS[key] = (distribution, model, Placement(distribution, model))
+        while len(_PLACEMENTS) > 8:
+            _PLACEMENTS.popitem(last=False)
+    return entry[2]
+
+
+_PLACEMENTS = collections.OrderedDict()
+
+
 def _run(view, score, variables, x, targets, probes):
     add_probe = None if probes is None else (lambda index, output: output + probes[index])
     outputs, scores, units, captured = run_view(view, score, x, targets, add_probe, variables)
     return scores, (outputs, scores, units, captured)
 
 
-def make_forward(view, score):
+def _arguments(view, placement, x, targets):
+    if placement is None:
+        return _variables(view.model), x, targets
+    return (placement.variables(view.model),) + placement.rows(x, targets)
+
+
+def make_forward(view, score, placement=None):
     @jax.jit
     def forward(variables, x, targets):
         note_trace("forward")
@@ -33,13 +123,15 @@ def make_forward(view, score):
         return outputs, scores, units, captured
 
     def call(x, targets):
-        outputs, scores, units, captured = forward(_variables(view.model), x, targets)
+        outputs, scores, units, captured = forward(*_arguments(view, placement, x, targets))
+        if placement is not None:
+            placement.note(outputs)
         return Passes(outputs, scores, units, None, tuple(captured), ())
 
     return call
 
 
-def make_backprop(view, score, wrt_inputs=True):
+def make_backprop(view, score, wrt_inputs=True, placement=None):
     def total(x, probes, variables, targets):
         scores, aux = _run(view, score, variables, x, targets, probes)
         return jnp.sum(scores), aux
@@ -59,7 +151,10 @@ def make_backprop(view, score, wrt_inputs=True):
         return outputs, scores, units, input_grads, captured, grads[-1]
 
     def call(x, targets):
-        outputs, scores, units, gx, captured, gl = backprop(_variables(view.model), x, targets)
+        outputs, scores, units, gx, captured, gl = backprop(
+            *_arguments(view, placement, x, targets))
+        if placement is not None:
+            placement.note(outputs if gx is None else gx)
         return Passes(outputs, scores, units, gx, tuple(captured), tuple(gl))
 
     return call

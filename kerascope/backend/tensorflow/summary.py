@@ -1,4 +1,4 @@
-"""TensorBoard image summaries through ``tf.summary`` (TensorFlow backend only)."""
+"""TensorBoard image and scalar summaries through ``tf.summary`` (TensorFlow backend only)."""
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +18,12 @@ class TFSummaryWriter:
         with self._writer.as_default():
             tf.summary.image(tag, np.asarray(image, dtype=np.uint8)[None], step=int(step),
                              max_outputs=1)
+        self._writer.flush()
+
+    def scalar(self, tag, value, step):
+        """Write one float under ``tag`` at ``step`` via ``tf.summary.scalar``."""
+        with self._writer.as_default():
+            tf.summary.scalar(tag, float(value), step=int(step))
         self._writer.flush()
 
     def flush(self):

@@ -1,0 +1,273 @@
+"""Can this map be trusted? Metrics of explanations, batched on every backend.
+
+Every metric is a function ``metric(model, x, targets=None, maps=None,
+method=None, **options) -> MetricResult`` that evaluates either given ``maps``
+(made by kerascope or elsewhere) or a ``method`` (a registered name, a ``Method``
+instance or class, or any callable ``(model, x, targets) -> maps``)::
+
+    from kerascope import metrics
+    result = metrics.deletion(model, x, labels, method="smoothgrad")
+    result.value, result.curves            # AUC, (N, steps + 1) scores
+    rows = metrics.evaluate(model, x, labels, methods=["vanilla_gradients", "grad_cam"],
+                            metrics=["deletion", "insertion", "mu_fidelity"])
+
+Families (one module each): faithfulness (deletion, insertion, mu_fidelity,
+road_morf, road_lerf, average_drop, average_increase), localization
+(pointing_game, relevance_mass, relevance_rank; need ground-truth ``masks``),
+robustness (max_sensitivity, average_sensitivity; need a ``method``) and
+complexity (sparseness, complexity).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import numpy as np
+
+from kerascope.metrics.base import (
+    MetricResult,
+    explain_maps,
+    figure_png,
+    method_label,
+    named_methods,
+    png_to_array,
+    prepare,
+)
+from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
+from kerascope.metrics.faithfulness import (
+    average_drop,
+    average_increase,
+    causal_curve,
+    curves_png,
+    deletion,
+    insertion,
+    mu_fidelity,
+    noisy_linear_impute,
+    plot_curves,
+    road,
+)
+from kerascope.metrics.localization import pointing_game, relevance_mass, relevance_rank
+from kerascope.metrics.robustness import average_sensitivity, max_sensitivity
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricInfo:
+    """A registered metric: its function and what it needs."""
+
+    name: str
+    fn: Callable
+    family: str
+    higher_is_better: bool
+    paper: str
+    summary: str
+    needs_masks: bool = False
+    needs_method: bool = False
+    has_curve: bool = False
+
+
+def _road(order):
+    fn = functools.partial(road, order=order)
+    fn.__name__ = f"road_{order}"
+    return fn
+
+
+_INFOS = [
+    MetricInfo("deletion", deletion, "faithfulness", False, "Petsiuk et al. 2018, arXiv:1806.07421",
+               "Score AUC as the most important features are deleted.", has_curve=True),
+    MetricInfo("insertion", insertion, "faithfulness", True, "Petsiuk et al. 2018, arXiv:1806.07421",
+               "Score AUC as the most important features are inserted.", has_curve=True),
+    MetricInfo("mu_fidelity", mu_fidelity, "faithfulness", True,
+               "Bhatt et al. 2020, arXiv:2005.00631",
+               "Correlation of removed attribution and score drop over random subsets."),
+    MetricInfo("road_morf", _road("morf"), "faithfulness", False,
+               "Rong et al. 2022, arXiv:2202.00449",
+               "Mean score with the most relevant features imputed (noisy linear).",
+               has_curve=True),
+    MetricInfo("road_lerf", _road("lerf"), "faithfulness", True,
+               "Rong et al. 2022, arXiv:2202.00449",
+               "Mean score with the least relevant features imputed (noisy linear).",
+               has_curve=True),
+    MetricInfo("average_drop", average_drop, "faithfulness", False,
+               "Chattopadhay et al. 2018, arXiv:1710.11063",
+               "Relative score drop when the input is multiplied by the map."),
+    MetricInfo("average_increase", average_increase, "faithfulness", True,
+               "Chattopadhay et al. 2018, arXiv:1710.11063",
+               "Fraction of inputs whose score rises when multiplied by the map."),
+    MetricInfo("pointing_game", pointing_game, "localization", True,
+               "Zhang et al. 2018, arXiv:1608.00507",
+               "Hit rate of the map's maximum inside the ground-truth mask.", needs_masks=True),
+    MetricInfo("relevance_mass", relevance_mass, "localization", True,
+               "Arras et al. 2022, arXiv:2003.07258",
+               "Share of positive relevance inside the ground-truth mask.", needs_masks=True),
+    MetricInfo("relevance_rank", relevance_rank, "localization", True,
+               "Arras et al. 2022, arXiv:2003.07258",
+               "Share of the top-|mask| features inside the mask.", needs_masks=True),
+    MetricInfo("max_sensitivity", max_sensitivity, "robustness", False,
+               "Yeh et al. 2019, arXiv:1901.09392",
+               "Largest map change under small uniform input noise.", needs_method=True),
+    MetricInfo("average_sensitivity", average_sensitivity, "robustness", False,
+               "Yeh et al. 2019, arXiv:1901.09392",
+               "Mean map change under small uniform input noise.", needs_method=True),
+    MetricInfo("sparseness", sparseness, "complexity", True,
+               "Chalasani et al. 2020, arXiv:1810.06583", "Gini index of the absolute map."),
+    MetricInfo("complexity", complexity, "complexity", False,
+               "Bhatt et al. 2020, arXiv:2005.00631",
+               "Entropy of the map's fractional contributions."),
+]
+
+REGISTRY = {info.name: info for info in _INFOS}
+ALIASES = {
+    "muf": "mu_fidelity", "mufidelity": "mu_fidelity", "road": "road_morf",
+    "average_stability": "average_sensitivity", "avg_sensitivity": "average_sensitivity",
+    "gini": "sparseness", "entropy": "complexity", "pointing": "pointing_game",
+    "ad": "average_drop", "aic": "average_increase",
+}
+
+
+def get(name) -> MetricInfo:
+    """The :class:`MetricInfo` of a metric name (or alias)."""
+    if isinstance(name, MetricInfo):
+        return name
+    key = ALIASES.get(name, name) if isinstance(name, str) else None
+    if key not in REGISTRY:
+        raise ValueError(
+            f"metrics: unknown metric {name!r}; expected one of {', '.join(sorted(REGISTRY))}."
+        )
+    return REGISTRY[key]
+
+
+def catalog():
+    """All registered metrics, as :class:`MetricInfo`."""
+    return list(_INFOS)
+
+
+def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
+             metrics=("deletion", "insertion"), masks=None, maps=None, batch_size=32,
+             metric_options=None, method_options=None, output_index=0, use_logits=False):
+    """Evaluate several methods with several metrics; return one table row per pair.
+
+    Args:
+        model, x, targets: as for each metric (targets resolved once, so every
+            method and metric explain the same classes).
+        methods: a method, a list of methods, or a dict ``{label: method}``.
+        metrics: metric names (see :func:`catalog`).
+        masks: ground-truth masks for the localization metrics.
+        maps: extra ready-made maps, ``{label: (N, ...) array}``, evaluated like
+            methods (robustness metrics, which must re-explain, skip them).
+        metric_options: ``{metric name: {option: value}}``.
+        method_options: ``{method label: {option: value}}`` for named methods.
+        use_logits: score before a final softmax in the faithfulness metrics.
+
+    Returns:
+        A list of dicts with keys ``method``, ``metric``, ``value``, ``std``, ``n``,
+        ``higher_is_better``, ``seconds`` (the metric), ``explain_seconds`` (the
+        method's maps, shared by its rows) and ``result`` (the :class:`MetricResult`,
+        with curves). Rows of a metric that does not apply (robustness on bare maps)
+        are left out.
+    """
+    import time
+
+    infos = [get(name) for name in ([metrics] if isinstance(metrics, str) else metrics)]
+    if not infos:
+        raise ValueError("metrics: expected at least one metric name.")
+    metric_options = dict(metric_options or {})
+    for key in metric_options:
+        get(key)
+    method_options = dict(method_options or {})
+    named = named_methods(methods) if methods is not None else {}
+    given = dict(maps or {})
+    if not named and not given:
+        raise ValueError("methods: expected at least one method (or maps to evaluate).")
+    overlap = set(named) & set(given)
+    if overlap:
+        raise ValueError(f"maps: labels {sorted(overlap)} are used by methods too.")
+    problem = prepare(model, x, targets, batch_size, use_logits, output_index)
+    needs_masks = [info.name for info in infos if info.needs_masks]
+    if needs_masks:
+        if masks is None:
+            raise ValueError(
+                f"masks: the metric(s) {', '.join(needs_masks)} need ground-truth masks."
+            )
+        problem.layout.feature_masks(masks, problem.n)
+    for label, array in given.items():
+        problem.layout.feature_maps(array, problem.n, name=f"maps[{label!r}]")
+    units = problem.units
+
+    rows = []
+    candidates = [(label, method, None) for label, method in named.items()]
+    candidates += [(label, None, np.asarray(array)) for label, array in given.items()]
+    for label, method, ready in candidates:
+        options = method_options.get(label, {})
+        if ready is None:
+            start = time.perf_counter()
+            ready = explain_maps(model, problem.x, units, method, batch_size=batch_size,
+                                 output_index=output_index, expected=problem.layout,
+                                 method_options=options)
+            explain_seconds = time.perf_counter() - start
+        else:
+            explain_seconds = 0.0
+        for info in infos:
+            if info.needs_method and method is None:
+                continue
+            kwargs = dict(metric_options.get(info.name, {}))
+            for alias, target in ALIASES.items():
+                if target == info.name and alias in metric_options:
+                    kwargs.update(metric_options[alias])
+            if info.needs_masks:
+                kwargs["masks"] = masks
+            if info.family == "faithfulness":
+                kwargs.setdefault("use_logits", use_logits)
+            if info.needs_method:
+                kwargs["method_options"] = options
+            start = time.perf_counter()
+            result = info.fn(model, problem.x, units, maps=ready,
+                             method=method if info.needs_method else None,
+                             batch_size=batch_size, output_index=output_index, **kwargs)
+            seconds = time.perf_counter() - start
+            row = result.row(method=label)
+            row["seconds"] = seconds
+            row["explain_seconds"] = explain_seconds
+            row["result"] = result
+            rows.append(row)
+    return rows
+
+
+def curve_figures(rows, title_suffix="") -> dict:
+    """``{metric: PNG bytes}``: one figure per curve metric in :func:`evaluate` rows,
+    the methods' mean curves overlaid (for reports)."""
+    figures = {}
+    for metric in dict.fromkeys(row["metric"] for row in rows):
+        chosen = [row for row in rows
+                  if row["metric"] == metric and row["result"].curves is not None]
+        if chosen:
+            title = f"{metric}{title_suffix}"
+            figures[metric] = curves_png([row["result"] for row in chosen], title=title,
+                                         labels=[str(row["method"]) for row in chosen])
+    return figures
+
+
+def format_table(rows, digits=4) -> str:
+    """A plain-text table of :func:`evaluate` rows (method x metric)."""
+    header = ("method", "metric", "value", "std", "n", "better")
+    lines = [header]
+    for row in rows:
+        lines.append((str(row["method"]), str(row["metric"]), f"{row['value']:.{digits}f}",
+                      f"{row['std']:.{digits}f}", str(row["n"]),
+                      "higher" if row["higher_is_better"] else "lower"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+                     for line in lines)
+
+
+__all__ = [
+    "MetricResult", "MetricInfo", "REGISTRY", "ALIASES", "get", "catalog", "evaluate",
+    "format_table", "curve_figures", "named_methods", "method_label", "prepare", "explain_maps",
+    "figure_png", "png_to_array",
+    "deletion", "insertion", "mu_fidelity", "road", "average_drop", "average_increase",
+    "causal_curve", "noisy_linear_impute", "plot_curves", "curves_png",
+    "pointing_game", "relevance_mass", "relevance_rank",
+    "max_sensitivity", "average_sensitivity",
+    "sparseness", "complexity", "gini", "entropy",
+]

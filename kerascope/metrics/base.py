@@ -1,0 +1,459 @@
+"""What every explanation metric shares: inputs, targets, maps, batched scoring.
+
+A metric is a function ``metric(model, x, targets=None, maps=None, method=None,
+**options) -> MetricResult``. It evaluates either ready-made ``maps`` (computed by
+kerascope or anywhere else) or a ``method``: a registered name (``"smoothgrad"``),
+a ``kerascope.methods.Method`` instance or class, or any callable
+``(model, x, targets) -> maps`` (``targets`` is then an int32 array of one class per
+input).
+
+Perturbed inputs never go to the model all at once: they are built ``batch_size``
+rows at a time and scored by a ``PassRunner`` (one compiled forward pass, reused for
+every chunk). The score of a row is the model output of its target class: the
+probability for a softmax model (``use_logits=False``, the papers' convention).
+
+Maps are compared with inputs on their *features*: the input without its batch and
+channel axes (pixels of an image, time steps of a series, columns of a table). A map
+may have that shape, or the input's full shape (then its channels are averaged, as
+xplique does). A feature is perturbed in all its channels at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Optional
+
+import numpy as np
+
+from kerascope import surgery
+from kerascope.data import to_numpy
+from kerascope import targets as targets_lib
+from kerascope.runner import PassRunner
+from kerascope.validation import check_inputs, check_positive_int
+
+__all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
+           "named_methods"]
+
+
+@dataclasses.dataclass
+class MetricResult:
+    """The outcome of one metric on one set of maps.
+
+    Attributes:
+        name: the metric's registry name (``"deletion"``, ``"pointing_game"``...).
+        value: the aggregate (mean over the samples with a defined value).
+        per_sample: ``(N,)`` float64 values, NaN where undefined (an empty mask).
+        higher_is_better: the direction of a better explanation.
+        curve_x: for curve metrics, ``(K,)`` x-axis (fraction of features perturbed).
+        curves: for curve metrics, ``(N, K)`` target scores along the curve.
+        details: metric-specific extras (settings, subsets, ...).
+    """
+
+    name: str
+    value: float
+    per_sample: np.ndarray
+    higher_is_better: bool
+    curve_x: Optional[np.ndarray] = None
+    curves: Optional[np.ndarray] = None
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def __float__(self):
+        return float(self.value)
+
+    @property
+    def std(self):
+        """Standard deviation of the defined per-sample values."""
+        values = self.per_sample[np.isfinite(self.per_sample)]
+        return float(values.std()) if values.size else float("nan")
+
+    def row(self, **extra) -> dict:
+        """A flat table row: name, value, std, n, direction (+ ``extra`` keys first)."""
+        return {
+            **extra,
+            "metric": self.name,
+            "value": float(self.value),
+            "std": self.std,
+            "n": int(np.isfinite(self.per_sample).sum()),
+            "higher_is_better": bool(self.higher_is_better),
+        }
+
+    def __repr__(self):
+        arrow = "higher is better" if self.higher_is_better else "lower is better"
+        return f"MetricResult({self.name}={self.value:.4f}, n={len(self.per_sample)}, {arrow})"
+
+
+def aggregate(per_sample) -> float:
+    values = np.asarray(per_sample, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+class Layout:
+    """Where the features and channels of an input batch are.
+
+    ``feature_shape``: the input's shape without batch and channel axes;
+    ``channels``: the channel count (1 for inputs without a channel axis).
+    """
+
+    def __init__(self, input_shape, channel_axis):
+        shape = tuple(input_shape)
+        if len(shape) == 1:
+            self.channel_axis = None
+            self.feature_shape = shape
+            self.channels = 1
+        else:
+            axis = channel_axis % (len(shape) + 1) - 1  # axis within one sample
+            self.channel_axis = axis
+            self.feature_shape = shape[:axis] + shape[axis + 1:]
+            self.channels = shape[axis]
+        self.input_shape = shape
+        self.num_features = int(np.prod(self.feature_shape))
+
+    def to_fc(self, x):
+        """``(N, *input_shape)`` -> ``(N, F, C)`` (features, channels)."""
+        x = np.asarray(x)
+        if self.channel_axis is None:
+            return x.reshape(len(x), -1, 1)
+        x = np.moveaxis(x, self.channel_axis + 1, -1)
+        return x.reshape(len(x), self.num_features, self.channels)
+
+    def from_fc(self, x):
+        """``(N, F, C)`` -> ``(N, *input_shape)``."""
+        x = np.asarray(x)
+        if self.channel_axis is None:
+            return x.reshape((len(x),) + self.input_shape)
+        x = x.reshape((len(x),) + self.feature_shape + (self.channels,))
+        return np.moveaxis(x, -1, self.channel_axis + 1)
+
+    def feature_maps(self, maps, n, name="maps"):
+        """Maps of shape ``(n, *feature_shape)`` or ``(n, *input_shape)`` -> ``(n, F)``.
+
+        Full-shape maps are averaged over the channel axis.
+        """
+        maps = np.asarray(maps)
+        if maps.dtype == object or not np.issubdtype(maps.dtype, np.number):
+            raise ValueError(f"{name}: expected numeric maps, got dtype {maps.dtype}.")
+        maps = maps.astype(np.float64)
+        expected = [(n,) + self.feature_shape]
+        if self.channel_axis is not None:
+            expected.append((n,) + self.input_shape)
+        if maps.shape == expected[0]:
+            flat = maps.reshape(n, -1)
+        elif len(expected) > 1 and maps.shape == expected[1]:
+            flat = maps.mean(axis=self.channel_axis + 1).reshape(n, -1)
+        else:
+            raise ValueError(
+                f"{name}: expected maps of shape {' or '.join(map(str, expected))} (one map "
+                f"per input), got {maps.shape}."
+            )
+        if not np.all(np.isfinite(flat)):
+            raise ValueError(f"{name}: maps contain NaN or infinite values.")
+        return flat
+
+    def feature_masks(self, masks, n, name="masks"):
+        """Ground-truth masks -> bool ``(n, F)``.
+
+        Accepts ``(n, *feature_shape)``, ``(*feature_shape)`` (one mask for all) or
+        ``(n, *input_shape)`` (a feature is inside if any of its channels is).
+        """
+        masks = np.asarray(masks)
+        if masks.dtype == object or not (np.issubdtype(masks.dtype, np.number)
+                                         or masks.dtype == bool):
+            raise ValueError(f"{name}: expected boolean or 0/1 masks, got dtype {masks.dtype}.")
+        masks = masks != 0
+        if masks.shape == self.feature_shape:
+            return np.broadcast_to(masks.reshape(1, -1), (n, self.num_features)).copy()
+        if masks.shape == (n,) + self.feature_shape:
+            return masks.reshape(n, -1)
+        if self.channel_axis is not None and masks.shape == (n,) + self.input_shape:
+            return masks.any(axis=self.channel_axis + 1).reshape(n, -1)
+        raise ValueError(
+            f"{name}: expected one mask per input of shape {(n,) + self.feature_shape} "
+            f"(or {self.feature_shape} for all inputs), got {masks.shape}."
+        )
+
+
+class Problem:
+    """One metric call resolved: inputs, target units, base scores and a scorer.
+
+    Attributes:
+        model, x (float32 ``(N, ...)``), units (int32 ``(N,)``), base_scores
+        (``(N,)`` target scores of the unperturbed inputs), outputs (model outputs),
+        layout (:class:`Layout`), batch_size, output_index, use_logits.
+    """
+
+    def __init__(self, model, x, units, outputs, base_scores, runner, batch_size,
+                 output_index, use_logits):
+        self.model = model
+        self.x = x
+        self.units = units
+        self.outputs = outputs
+        self.base_scores = base_scores
+        self.runner = runner
+        self.batch_size = batch_size
+        self.output_index = output_index
+        self.use_logits = use_logits
+        self.layout = Layout(x.shape[1:], surgery.channel_axis(model))
+
+    @property
+    def n(self):
+        return len(self.x)
+
+    def score(self, rows, units):
+        """Target scores of ``rows`` (already built), ``batch_size`` at a time."""
+        return self.runner.forward(np.asarray(rows, dtype=np.float32),
+                                   np.asarray(units, dtype=np.int32)).scores.astype(np.float64)
+
+    def score_lazily(self, total, make_rows):
+        """Scores of ``total`` rows that ``make_rows(start, stop) -> (rows, units)`` builds.
+
+        Rows are built and sent ``batch_size`` at a time, so a long perturbation
+        schedule never sits in memory at once.
+        """
+        scores = np.empty(total, dtype=np.float64)
+        for start in range(0, total, self.batch_size):
+            stop = min(start + self.batch_size, total)
+            rows, units = make_rows(start, stop)
+            scores[start:stop] = self.score(rows, units)
+        return scores
+
+    def feature_maps(self, maps, name="maps"):
+        return self.layout.feature_maps(maps, self.n, name=name)
+
+
+def _as_units(targets, n, num_units):
+    """Class indices, one per input, from the targets accepted by metrics."""
+    values = targets
+    if not isinstance(values, (str, targets_lib.TopK)) and not callable(values) \
+            and values is not None:
+        array = np.asarray(to_numpy(values))
+        # One-hot rows (xplique's convention) become class indices.
+        if (array.ndim == 2 and num_units is not None and array.shape == (n, num_units)
+                and num_units > 1 and np.all((array == 0) | (array == 1))
+                and np.all(array.sum(axis=1) == 1)):
+            values = array.argmax(axis=1)
+        else:
+            values = array
+    resolved = targets_lib.resolve(values, n, num_units)
+    if resolved.kind == "callable" or resolved.per_input != 1 or resolved.stacked:
+        raise ValueError(
+            "targets: metrics need one class per input: an int, one index per input "
+            "(shape (N,)), one-hot rows (N, classes) or 'predicted'; got "
+            f"{targets!r}."
+        )
+    return resolved
+
+
+def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_index=0):
+    """Validate a metric call and compute the unperturbed outputs and scores."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    x = check_inputs(to_numpy(x), model)
+    n = len(x)
+    from kerascope.methods.driver import known_units
+
+    resolved = _as_units(targets, n, known_units(model, output_index))
+    runner = PassRunner.for_model(model, targets_lib.UnitScore(rank=False),
+                                  batch_size=batch_size, output_index=output_index,
+                                  use_logits=use_logits)
+    if resolved.kind == "rank":  # predicted class
+        ranked = PassRunner.for_model(model, targets_lib.UnitScore(rank=True),
+                                      batch_size=batch_size, output_index=output_index,
+                                      use_logits=use_logits)
+        units = ranked.forward(x, np.zeros(n, dtype=np.int32)).units.astype(np.int32)
+    else:
+        units = resolved.rows(0, n)
+    passes = runner.forward(x, units)
+    units_available = passes.outputs.shape[-1] if passes.outputs.ndim > 1 else 1
+    if units.size and units.max() >= units_available:
+        raise ValueError(
+            f"targets: class {int(units.max())} is out of range for a model output with "
+            f"{units_available} units."
+        )
+    return Problem(model, x, units, passes.outputs, passes.scores.astype(np.float64),
+                   runner, batch_size, output_index, use_logits)
+
+
+def method_label(method) -> str:
+    """A short name for a method given as a name, instance, class or callable."""
+    if isinstance(method, str):
+        return method
+    name = getattr(method, "name", None)
+    if isinstance(name, str) and name != "method":
+        return name
+    return getattr(method, "__name__", type(method).__name__)
+
+
+def named_methods(methods) -> dict:
+    """``{label: method}`` from one method, a list of methods or a dict."""
+    if isinstance(methods, dict):
+        named = dict(methods)
+    elif isinstance(methods, (list, tuple)):
+        named = {}
+        for method in methods:
+            label = method_label(method)
+            if label in named:
+                raise ValueError(f"methods: {label!r} is given twice; pass a dict to name them.")
+            named[label] = method
+    else:
+        named = {method_label(methods): methods}
+    if not named:
+        raise ValueError("methods: expected at least one method.")
+    return named
+
+
+def _is_kerascope_method(method):
+    from kerascope.methods.base import Method
+
+    if isinstance(method, (str, Method)):
+        return True
+    return isinstance(method, type) and issubclass(method, Method)
+
+
+def explain_maps(model, x, units, method, batch_size=32, output_index=0, expected=None,
+                 method_options=None):
+    """Maps of ``method`` for inputs ``x`` and class ``units`` (one per input).
+
+    ``method``: a registered name, a ``Method`` instance or class, or any callable
+    ``(model, x, targets) -> maps`` (or ``-> (outputs, maps)``, as the
+    ``kerascope.<name>`` shortcuts).
+    ``expected``: a :class:`Layout` to validate the maps' shape against.
+    """
+    method_options = dict(method_options or {})
+    if method is None:
+        raise ValueError("method: expected a method name, a Method or a callable, got None.")
+    if _is_kerascope_method(method):
+        from kerascope.explain import explain
+
+        _, maps = explain(method, model, x, np.asarray(units, dtype=np.int64),
+                          batch_size=batch_size, output_index=output_index, **method_options)
+    elif callable(method):
+        result = method(model, x, np.asarray(units, dtype=np.int32), **method_options)
+        if isinstance(result, tuple) and len(result) == 2:
+            result = result[1]
+        maps = np.asarray(to_numpy(result))
+    else:
+        raise ValueError(
+            f"method: expected a method name, a Method instance or class, or a callable "
+            f"(model, x, targets) -> maps; got {type(method).__name__}."
+        )
+    maps = np.asarray(maps, dtype=np.float32)
+    if expected is not None:
+        try:
+            expected.feature_maps(maps, len(x), name="method")
+        except ValueError as error:
+            raise ValueError(
+                f"method: {method_label(method)} returned maps of shape {maps.shape}; "
+                f"expected {(len(x),) + expected.feature_shape} or "
+                f"{(len(x),) + expected.input_shape}."
+            ) from error
+    return maps
+
+
+def resolve_maps(problem, maps, method, method_options=None, name="maps"):
+    """``(N, F)`` feature maps from given ``maps`` or by running ``method``."""
+    if maps is not None and method is not None:
+        raise ValueError("maps: pass either maps or method, not both.")
+    if maps is None:
+        if method is None:
+            raise ValueError("maps: pass the maps to evaluate or a method to compute them.")
+        maps = explain_maps(problem.model, problem.x, problem.units, method,
+                            batch_size=problem.batch_size, output_index=problem.output_index,
+                            expected=problem.layout, method_options=method_options)
+    return problem.feature_maps(maps, name=name)
+
+
+def resize_nearest(grid, shape):
+    """Nearest-neighbour resize of the trailing axes of ``grid`` to ``shape``.
+
+    Same sampling as ``tf.image.resize(..., "nearest")`` (half-pixel centres):
+    output index ``i`` reads input ``floor((i + 0.5) * in / out)``.
+    """
+    grid = np.asarray(grid)
+    lead = grid.ndim - len(shape)
+    for axis, size in enumerate(shape):
+        source = grid.shape[lead + axis]
+        index = np.minimum(np.floor((np.arange(size) + 0.5) * source / size).astype(int),
+                           source - 1)
+        grid = np.take(grid, index, axis=lead + axis)
+    return grid
+
+
+def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
+    """The baseline each input is perturbed towards, as ``(N, F, C)``.
+
+    ``baseline``: a number, an array broadcastable to ``x``, ``"mean"`` (each
+    input's per-channel mean), ``"blur"`` (a Gaussian blur of the input over its
+    feature axes, the RISE paper's insertion start) or a callable ``x -> array``.
+    """
+    if callable(baseline):
+        values = np.asarray(to_numpy(baseline(x)), dtype=np.float32)
+    elif isinstance(baseline, str):
+        if baseline == "mean":
+            fc = layout.to_fc(x)
+            return np.broadcast_to(fc.mean(axis=1, keepdims=True), fc.shape).astype(np.float32)
+        if baseline == "blur":
+            from scipy import ndimage
+
+            fc = layout.to_fc(x)
+            spatial = fc.reshape((len(x),) + layout.feature_shape + (layout.channels,))
+            sigma = blur_sigma if blur_sigma is not None else max(1.0, min(layout.feature_shape) / 10)
+            sigmas = (0,) + (sigma,) * len(layout.feature_shape) + (0,)
+            blurred = ndimage.gaussian_filter(spatial.astype(np.float64), sigma=sigmas,
+                                              mode="nearest")
+            return blurred.reshape(fc.shape).astype(np.float32)
+        raise ValueError(
+            f"{name}: expected a number, an array, 'mean', 'blur' or a callable, got {baseline!r}."
+        )
+    else:
+        values = np.asarray(to_numpy(baseline), dtype=np.float32)
+    try:
+        values = np.broadcast_to(values, x.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: expected a number or an array broadcastable to the inputs' shape "
+            f"{x.shape}, got shape {values.shape}."
+        ) from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name}: the baseline contains NaN or infinite values.")
+    return layout.to_fc(np.ascontiguousarray(values))
+
+
+def check_fraction(value, name, low_open=True, high_closed=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name}: expected a number in (0, 1], got {value!r}.")
+    value = float(value)
+    ok = (value > 0 if low_open else value >= 0) and (value <= 1 if high_closed else value < 1)
+    if not ok:
+        interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
+        raise ValueError(f"{name}: expected a number in {interval}, got {value!r}.")
+    return value
+
+
+def figure_png(figure, dpi=100) -> bytes:
+    """PNG bytes of a matplotlib ``figure`` (closed afterwards)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def png_to_array(png: bytes) -> np.ndarray:
+    """uint8 ``(H, W, C)`` array of PNG bytes."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return np.ascontiguousarray(image)
+
+
+def rng_from(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+

@@ -1,0 +1,61 @@
+"""Complexity: how concentrated is a map? (No model pass beyond the maps.)
+
+* **Sparseness** (Chalasani et al. 2020, "Concise Explanations of Neural Networks
+  using Adversarial Training", ICML, arXiv:1810.06583): the Gini index of the
+  absolute map sorted ascending, ``G = sum_k (2k - d - 1) a_(k) / (d sum_k a_(k))``
+  for ``k = 1..d``: 0 for a constant map, ``1 - 1/d`` when one feature holds
+  everything. Higher is sparser.
+* **Complexity** (Bhatt, Weller & Moura 2020, arXiv:2005.00631, Def. 4): the
+  entropy of the fractional contributions ``P_i = |g_i| / sum_j |g_j|``,
+  ``-sum_i P_i ln P_i``: ``ln d`` for a constant map, 0 for a single feature.
+  Lower is simpler.
+
+An all-zero map has no distribution: sparseness 0 and complexity NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
+
+__all__ = ["sparseness", "complexity", "gini", "entropy"]
+
+
+def gini(fmaps):
+    """Gini index of each row of ``|fmaps|`` (``(N, d)`` -> ``(N,)``)."""
+    values = np.sort(np.abs(np.asarray(fmaps, dtype=np.float64)), axis=1)
+    d = values.shape[1]
+    total = values.sum(axis=1)
+    k = np.arange(1, d + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = ((2 * k - d - 1) * values).sum(axis=1) / (d * total)
+    return np.where(total > 0, g, 0.0)
+
+
+def entropy(fmaps):
+    """Entropy of each row's fractional contributions ``|g| / sum |g|``."""
+    values = np.abs(np.asarray(fmaps, dtype=np.float64))
+    total = values.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = values / total
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return np.where(total[:, 0] > 0, -terms.sum(axis=1), np.nan)
+
+
+def sparseness(model, x, targets=None, maps=None, method=None, *, batch_size=32,
+               output_index=0, method_options=None):
+    """Gini sparseness of the maps (Chalasani et al. 2020); higher is better."""
+    problem = prepare(model, x, targets, batch_size, False, output_index)
+    per_sample = gini(resolve_maps(problem, maps, method, method_options))
+    return MetricResult(name="sparseness", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=True)
+
+
+def complexity(model, x, targets=None, maps=None, method=None, *, batch_size=32,
+               output_index=0, method_options=None):
+    """Entropy complexity of the maps (Bhatt et al. 2020, arXiv:2005.00631); lower is better."""
+    problem = prepare(model, x, targets, batch_size, False, output_index)
+    per_sample = entropy(resolve_maps(problem, maps, method, method_options))
+    return MetricResult(name="complexity", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=False)

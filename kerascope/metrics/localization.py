@@ -1,0 +1,110 @@
+"""Localization: does the map point at the ground-truth region?
+
+Each metric takes ground-truth ``masks``: one boolean mask per input of the
+features' shape (``(N, H, W)`` for images), a single mask for all inputs, or masks
+of the input's full shape (a pixel is inside if any channel is).
+
+* **Pointing game** (Zhang et al. 2018, "Top-down Neural Attention by Excitation
+  Backprop", arXiv:1608.00507): a hit when the map's maximum lies inside the mask,
+  or within ``tolerance`` features of it (the paper uses 15 pixels on
+  ImageNet-sized images); the value is the hit rate. Ties at the maximum count as
+  a hit only if every tied feature is inside (the conservative reading).
+* **Relevance mass accuracy** (Arras, Osman & Samek 2022, CLEVR-XAI,
+  arXiv:2003.07258): ``R_within / R_total``, the share of the *positive* relevance
+  that falls inside the mask.
+* **Relevance rank accuracy** (same paper): with ``K`` the mask's size, the
+  fraction of the ``K`` highest-relevance features that lie inside the mask.
+
+Inputs with an empty mask have no value (NaN) and are left out of the mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
+
+__all__ = ["pointing_game", "relevance_mass", "relevance_rank"]
+
+
+def _setup(model, x, targets, maps, method, masks, batch_size, output_index, method_options):
+    if masks is None:
+        raise ValueError("masks: localization metrics need ground-truth masks, got None.")
+    problem = prepare(model, x, targets, batch_size, False, output_index)
+    truth = problem.layout.feature_masks(masks, problem.n)
+    fmaps = resolve_maps(problem, maps, method, method_options)
+    return problem, fmaps, truth
+
+
+def _dilate(truth, feature_shape, tolerance):
+    """Masks grown by ``tolerance`` features (Euclidean distance)."""
+    from scipy import ndimage
+
+    grown = np.empty_like(truth)
+    for i, mask in enumerate(truth):
+        grid = mask.reshape(feature_shape)
+        if not grid.any():
+            grown[i] = mask
+            continue
+        distance = ndimage.distance_transform_edt(~grid)
+        grown[i] = (distance <= tolerance).reshape(-1)
+    return grown
+
+
+def pointing_game(model, x, targets=None, maps=None, method=None, *, masks=None, tolerance=0,
+                  batch_size=32, output_index=0, method_options=None):
+    """Pointing game hit rate (Zhang et al. 2018, arXiv:1608.00507); higher is better.
+
+    Args:
+        masks: ground truth, ``(N, *features)``, ``(*features)`` or ``(N, *input_shape)``.
+        tolerance: a maximum within this many features of the mask still hits.
+    """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer,
+                                                                 np.floating)) or tolerance < 0:
+        raise ValueError(f"tolerance: expected a number >= 0, got {tolerance!r}.")
+    problem, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
+                                   output_index, method_options)
+    region = _dilate(truth, problem.layout.feature_shape, tolerance) if tolerance else truth
+    top = fmaps == fmaps.max(axis=1, keepdims=True)
+    hits = np.all(~top | region, axis=1).astype(np.float64)
+    per_sample = np.where(truth.any(axis=1), hits, np.nan)
+    return MetricResult(name="pointing_game", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=True,
+                        details={"tolerance": tolerance})
+
+
+def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None,
+                   batch_size=32, output_index=0, method_options=None):
+    """Relevance mass accuracy (Arras et al. 2022, arXiv:2003.07258); higher is better.
+
+    ``sum(max(R, 0) inside) / sum(max(R, 0))``; NaN for an input without positive
+    relevance or with an empty mask.
+    """
+    _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
+                             output_index, method_options)
+    positive = np.maximum(fmaps, 0.0)
+    total = positive.sum(axis=1)
+    inside = (positive * truth).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_sample = np.where((total > 0) & truth.any(axis=1), inside / total, np.nan)
+    return MetricResult(name="relevance_mass", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=True)
+
+
+def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None,
+                   batch_size=32, output_index=0, method_options=None):
+    """Relevance rank accuracy (Arras et al. 2022, arXiv:2003.07258); higher is better.
+
+    With ``K = |mask|``: the share of the ``K`` top-relevance features inside the
+    mask (ties at the K-th value broken by feature order).
+    """
+    _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
+                             output_index, method_options)
+    order = np.argsort(-fmaps, axis=1, kind="stable")
+    sizes = truth.sum(axis=1)
+    per_sample = np.full(len(fmaps), np.nan)
+    for i, size in enumerate(sizes):
+        if size:
+            per_sample[i] = truth[i, order[i, :size]].mean()
+    return MetricResult(name="relevance_rank", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=True)

@@ -1,0 +1,302 @@
+"""The HTML report of an explanation run: one self-contained, printable file.
+
+:func:`render_report` turns an :class:`Explained` (what the command computed) into a
+page: a header (model, backend, input shape, parameter count, preprocessing, kerascope
+version, date), a table of methods (parameters, time, share of map mass in the object
+mask when masks are known), a row per input (the input, its top-3 predictions, one
+overlay per method with its colour bar and target; a sub-row per target for top-K) and
+a "pipeline" section with what the model was fed (shape, dtype, min/max/mean). Images
+are PNG data URIs: nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import os
+import pathlib
+
+import numpy as np
+
+from kerascope import rendering
+
+__all__ = ["MethodRun", "Explained", "render_report", "write_report", "mask_share", "top_k"]
+
+
+@dataclasses.dataclass
+class MethodRun:
+    """One method's results.
+
+    Attributes:
+        name, family, summary, paper: from the method catalog.
+        signed: maps drawn with the diverging colormap.
+        parameters: the options it ran with.
+        seconds: wall time of the method over all inputs.
+        maps: one float array ``(K, H, W)`` per input (K targets).
+    """
+
+    name: str
+    maps: list
+    parameters: dict = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    signed: bool = False
+    family: str = ""
+    summary: str = ""
+    paper: str = ""
+
+
+@dataclasses.dataclass
+class Explained:
+    """Everything the report shows.
+
+    Attributes:
+        names: one name per input (file names).
+        pixels: uint8 ``(H, W, C)`` per input, as displayed (before preprocessing).
+        inputs: what the model was fed, one float array per input.
+        probabilities: ``(N, classes)`` probabilities (softmax of the outputs when the
+            model does not end in one; see ``probability_note``).
+        targets: ``(N, K)`` class indices explained.
+        runs: the :class:`MethodRun` of each method.
+        labels: class names indexed by class, or None.
+        masks: bool ``(H, W)`` per input (the object), or None.
+        model_name, backend, input_shape, parameter_count, preprocess, version,
+        keras_version, date: the header.
+        notes: extra lines for the header (e.g. how method defaults were set).
+    """
+
+    names: list
+    pixels: list
+    inputs: list
+    probabilities: np.ndarray
+    targets: np.ndarray
+    runs: list
+    labels: list | None = None
+    masks: list | None = None
+    model_name: str = ""
+    backend: str = ""
+    input_shape: str = ""
+    parameter_count: int | None = None
+    preprocess: str = ""
+    version: str = ""
+    keras_version: str = ""
+    date: str = ""
+    probability_note: str = ""
+    notes: list = dataclasses.field(default_factory=list)
+
+
+def mask_share(values, mask):
+    """Share of the map's mass ``sum |m|`` that lies inside ``mask`` (0..1), NaN for an
+    all-zero map. The map is resized to the mask when their sizes differ."""
+    arr = np.abs(np.nan_to_num(np.asarray(values, dtype=np.float64)))
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    mask = np.asarray(mask, dtype=bool)
+    if arr.shape != mask.shape:
+        arr = np.abs(rendering.resize_map(arr, mask.shape))
+    total = arr.sum()
+    return float(arr[mask].sum() / total) if total > 0 else float("nan")
+
+
+def top_k(probabilities, k=3):
+    """``[(class, probability), ...]`` of the k largest, per row."""
+    probabilities = np.asarray(probabilities)
+    order = np.argsort(-probabilities, axis=-1, kind="stable")[..., :k]
+    return [[(int(c), float(row[c])) for c in idx] for row, idx in zip(probabilities, order)]
+
+
+_CSS = """
+:root{--fg:#1d1d1f;--muted:#666;--line:#d8d8d8;--head:#f3f4f6}
+*{box-sizing:border-box} body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+color:var(--fg);margin:24px;font-size:14px;background:#fff}
+h1{font-size:22px;margin:0 0 8px} h2{font-size:17px;margin:28px 0 8px}
+table{border-collapse:collapse} th,td{border:1px solid var(--line);padding:6px;vertical-align:top}
+th{background:var(--head);text-align:left;font-weight:600}
+.meta td:first-child{color:var(--muted);padding-right:16px} .meta td{border:none;padding:2px 6px}
+.scroll{overflow-x:auto}
+.cell{display:flex;gap:4px;align-items:stretch}
+.cell img.map,.input img{width:128px;height:auto;image-rendering:pixelated;display:block}
+.bar{display:flex;gap:2px} .bar img{width:9px;height:128px;display:block}
+.ticks{display:flex;flex-direction:column;justify-content:space-between;font-size:10px;
+color:var(--muted);height:128px;white-space:nowrap}
+.cap{font-size:11px;color:var(--muted);margin-top:3px;max-width:180px}
+.preds{font-size:12px;white-space:nowrap} .preds b{font-weight:600}
+.small{font-size:12px;color:var(--muted)} code{font-size:12px}
+.share{font-weight:600;color:var(--fg)}
+.pipeline img{width:64px;image-rendering:pixelated}
+@media print{body{margin:8mm;font-size:10px} .scroll{overflow:visible}
+ .cell img.map,.input img{width:80px} .bar img,.ticks{height:80px}
+ tr{break-inside:avoid} *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ @page{size:landscape}}
+"""
+
+
+def _uri(image):
+    return "data:image/png;base64," + base64.b64encode(rendering.png_bytes(image)).decode()
+
+
+def _esc(value):
+    return html.escape(str(value))
+
+
+def _label(labels, index):
+    if labels is None:
+        return None
+    try:
+        return str(labels[int(index)])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _class_text(labels, index):
+    name = _label(labels, index)
+    return f"{int(index)} ({name})" if name is not None and name != str(int(index)) else f"{int(index)}"
+
+
+def _probability(p):
+    p = float(p)
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+
+
+def _params(parameters):
+    if not parameters:
+        return "defaults"
+    return ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+
+
+def _fmt(value):
+    return rendering.format_value(float(value))
+
+
+def render_report(data: Explained) -> str:
+    """The report page as an HTML string."""
+    strips = {signed: _uri(rendering.colorbar_strip(signed)) for signed in (True, False)}
+    n = len(data.names)
+    k = int(np.asarray(data.targets).shape[1]) if np.ndim(data.targets) == 2 else 1
+    targets = np.asarray(data.targets).reshape(n, k)
+    probabilities = np.asarray(data.probabilities)
+    shares = {}
+    if data.masks is not None:
+        for run in data.runs:
+            shares[run.name] = [[mask_share(run.maps[i][j], data.masks[i]) for j in range(k)]
+                                for i in range(n)]
+
+    out = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">",
+           f"<title>kerascope report: {_esc(data.model_name)}</title>",
+           f"<style>{_CSS}</style>\n</head>\n<body>",
+           f"<h1>kerascope report: {_esc(data.model_name)}</h1>"]
+    header = [
+        ("model", data.model_name),
+        ("backend", f"{data.backend} (Keras {data.keras_version})" if data.keras_version
+         else data.backend),
+        ("input shape", data.input_shape),
+        ("parameters", f"{data.parameter_count:,}" if data.parameter_count is not None else "?"),
+        ("preprocessing", data.preprocess),
+        ("inputs", f"{n} image(s), {k} target(s) each"),
+        ("kerascope", data.version),
+        ("date", data.date),
+    ]
+    if data.probability_note:
+        header.append(("probabilities", data.probability_note))
+    header += [("note", note) for note in data.notes]
+    out.append('<table class="meta">' + "".join(
+        f"<tr><td>{_esc(a)}</td><td>{_esc(b)}</td></tr>" for a, b in header) + "</table>")
+
+    # explanations
+    out.append("<h2>Explanations</h2>")
+    out.append(
+        "<p class='small'>Each map is drawn over a grayscale copy of its input, more opaque "
+        "where it is stronger; its colour bar is in the map's own units, clipped at the value "
+        "holding 98% of the map's mass (the brightest 2% saturate). Signed maps: red is "
+        "evidence for the target, blue against. Parameters and times: see Methods below."
+        "</p>")
+    out.append('<div class="scroll"><table class="explanations"><tr><th>input</th>'
+               "<th>top-3 predictions</th>"
+               + "".join(f"<th>{_esc(run.name)}</th>" for run in data.runs) + "</tr>")
+    ranked = top_k(probabilities, 3)
+    for i in range(n):
+        for j in range(k):
+            out.append("<tr>")
+            if j == 0:
+                preds = "<br>".join(
+                    (f"<b>{_esc(_class_text(data.labels, c))}: {_probability(p)}</b>"
+                     if c == targets[i][0]
+                     else f"{_esc(_class_text(data.labels, c))}: {_probability(p)}")
+                    for c, p in ranked[i])
+                out.append(
+                    f'<td rowspan="{k}" class="input"><img class="input-image" alt="input" '
+                    f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
+                    f'<div class="cap">{_esc(data.names[i])}</div></td>'
+                    f'<td rowspan="{k}" class="preds">{preds}</td>')
+            target = int(targets[i][j])
+            probability = probabilities[i][target] if target < probabilities.shape[-1] else None
+            for run in data.runs:
+                values = np.asarray(run.maps[i][j], dtype=np.float64)
+                _, scale = rendering.normalize(values, run.signed)
+                picture = rendering.overlay(values, data.pixels[i], signed=run.signed,
+                                            scale=scale if scale > 0 else None)
+                top = _fmt(scale) if scale > 0 else "0"
+                bottom = f"-{top}" if run.signed and scale > 0 else "0"
+                ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
+                         else f"<span>{top}</span><span>{bottom}</span>")
+                caption = f"target {_class_text(data.labels, target)}"
+                if probability is not None:
+                    caption += f", p={_probability(probability)}"
+                if shares:
+                    share = shares[run.name][i][j]
+                    if np.isfinite(share):
+                        caption += f" · <span class='share'>{share:.0%} in mask</span>"
+                out.append(
+                    f'<td><div class="cell"><img class="map" alt="{_esc(run.name)}" '
+                    f'src="{_uri(picture)}"><div class="bar"><img alt="colour bar" '
+                    f'src="{strips[run.signed]}"><div class="ticks">{ticks}</div></div></div>'
+                    f'<div class="cap">{_esc(run.name)} · {caption}</div></td>')
+            out.append("</tr>")
+    out.append("</table></div>")
+
+    # methods
+    out.append("<h2>Methods</h2>")
+    columns = ["method", "family", "map", "parameters", "time (s)"]
+    if shares:
+        columns.append("mass in mask (mean)")
+    rows = []
+    for run in data.runs:
+        cells = [f"<b>{_esc(run.name)}</b><div class='small'>{_esc(run.summary)}</div>"
+                 f"<div class='small'>{_esc(run.paper)}</div>",
+                 _esc(run.family), "signed (blue &lt; 0 &lt; red)" if run.signed
+                 else "unsigned (white 0 → red)",
+                 f"<code>{_esc(_params(run.parameters))}</code>", f"{run.seconds:.2f}"]
+        if shares:
+            values = np.asarray(shares[run.name], dtype=np.float64)
+            mean = np.nanmean(values) if np.isfinite(values).any() else float("nan")
+            cells.append(f"<span class='share'>{mean:.0%}</span>" if np.isfinite(mean) else "–")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append('<table class="methods"><tr>' + "".join(f"<th>{_esc(c)}</th>" for c in columns)
+               + "</tr>" + "".join(rows) + "</table>")
+    # pipeline
+    out.append("<h2>Pipeline: what the model was fed</h2>")
+    out.append(f"<p class='small'>Preprocessing: {_esc(data.preprocess)}. The thumbnail shows "
+               "the model input itself, stretched from its minimum to its maximum.</p>")
+    out.append('<table class="pipeline"><tr><th>input</th><th>fed</th><th>shape</th><th>dtype</th>'
+               "<th>min</th><th>max</th><th>mean</th></tr>")
+    for i in range(n):
+        fed = np.asarray(data.inputs[i])
+        fed_image = fed[0] if fed.ndim == 4 else fed
+        values = fed.astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        thumb = rendering.to_rgb(fed_image, (low, high if high > low else low + 1.0))
+        out.append(
+            f"<tr><td>{_esc(data.names[i])}</td><td><img alt='fed' src='{_uri(thumb)}'></td>"
+            f"<td>{_esc(tuple(fed.shape))}</td><td>{_esc(fed.dtype)}</td><td>{low:.4g}</td>"
+            f"<td>{high:.4g}</td><td>{values.mean():.4g}</td></tr>")
+    out.append("</table>")
+    out.append("</body>\n</html>\n")
+    return "\n".join(out)
+
+
+def write_report(path, data: Explained):
+    """Write :func:`render_report` of ``data`` to ``path``; returns the path."""
+    path = pathlib.Path(os.fspath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
+    return path
