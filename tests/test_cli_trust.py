@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from kerascope import cli, metrics, sanity
-from kerascope import demo as demo_lib
 from kerascope.methods import registry
 from kerascope.methods.base import Method
 
@@ -37,9 +36,12 @@ def assert_rejected(code, err, out_dir, *needles):
     assert not list(out_dir.parent.glob(".kerascope-*"))  # no stage left behind
 
 
-def _demo_x(n):
-    images, _ = demo_lib.load_samples()
-    return np.asarray(images[:n], dtype=np.float32)
+def _demo(n):
+    """The demo the commands run on (the colour demo with masks when bundled):
+    ``(model, x, masks or None, names)`` of its first ``n`` inputs."""
+    model, inputs, _, _ = cli.demo_inputs()
+    masks = None if inputs.masks is None else np.stack(inputs.masks[:n])
+    return model, np.concatenate(inputs.x[:n]), masks, inputs.names[:n]
 
 
 def _images_in(page):
@@ -61,10 +63,10 @@ def test_evaluate_on_the_demo_writes_the_api_values_table_and_curves(tmp_path, c
                for line in lines[1:7]) == 6
     record = json.loads((out / "metrics.json").read_text())
     got = {(r["method"], r["metric"]): r for r in record["rows"]}
-    assert len(got) == 6 and record["inputs"] == ["sample 0 (label 0)", "sample 1 (label 1)"]
+    model, x, _, names = _demo(2)
+    assert len(got) == 6 and record["inputs"] == names
     # The values are those of the Python API on the same inputs and classes.
-    model = demo_lib.load_model()
-    rows = metrics.evaluate(model, _demo_x(2), "predicted",
+    rows = metrics.evaluate(model, x, "predicted",
                             methods=["vanilla_gradients", "gradients_inputs"],
                             metrics=["deletion", "insertion", "sparseness"])
     for row in rows:
@@ -88,7 +90,7 @@ def test_sanity_on_the_demo_writes_the_randomization_table_and_figures(tmp_path,
                              "--out", out], capsys)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "sanity.json"]
-    model = demo_lib.load_model()
+    model, x, _, _ = _demo(2)
     layers = [layer.name for layer in sanity.randomizable_layers(model)]
     record = json.loads((out / "sanity.json").read_text())
     (result,) = record["results"]
@@ -96,7 +98,7 @@ def test_sanity_on_the_demo_writes_the_randomization_table_and_figures(tmp_path,
     steps = result["rows"]
     assert [row["label"] for row in steps] == ["original"] + layers[::-1]
     assert steps[0]["spearman_abs"] == pytest.approx(1.0)
-    expected = sanity.cascading_randomization(model, _demo_x(2), "predicted",
+    expected = sanity.cascading_randomization(model, x, "predicted",
                                               "vanilla_gradients", measures=("spearman_abs",))
     assert [row["spearman_abs"] for row in steps] == pytest.approx(
         [row["spearman_abs"] for row in expected.rows()], abs=1e-5)
@@ -105,6 +107,29 @@ def test_sanity_on_the_demo_writes_the_randomization_table_and_figures(tmp_path,
     page = (out / "report.html").read_text()
     assert "<h2>Sanity checks</h2>" in page and "vanilla_gradients: cascading" in page
     assert len(_images_in(page)) == 2  # the paper's figure and the map strip
+
+
+def test_evaluate_scores_localization_with_the_demo_masks_or_a_masks_file(tmp_path, capsys):
+    model, x, demo_masks, _ = _demo(2)
+    # A mask file: the left half of each image; the demo's own masks when it has them.
+    left = np.zeros(x.shape[:3], dtype=bool)
+    left[:, :, : x.shape[2] // 2] = True
+    np.save(tmp_path / "left.npy", left)
+    cases = [(["--masks", tmp_path / "left.npy"], left)]
+    if demo_masks is not None:
+        cases.append(([], demo_masks))
+    for extra, masks in cases:
+        out = tmp_path / f"out{len(extra)}"
+        code, _, err = run(["evaluate", "--num-images", "2", "-m", "gradients_inputs",
+                            "--metric", "pointing_game,relevance_mass", *extra, "--out", out],
+                           capsys)
+        assert code == 0, err
+        got = {r["metric"]: r["value"] for r in json.loads((out / "metrics.json").read_text())
+               ["rows"]}
+        rows = metrics.evaluate(model, x, "predicted", methods=["gradients_inputs"],
+                                metrics=["pointing_game", "relevance_mass"], masks=masks)
+        assert {r["metric"]: r["value"] for r in rows} == pytest.approx(got, abs=1e-6)
+        assert "pointing_game ↑" in (out / "report.html").read_text()
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -138,17 +163,26 @@ def test_an_unknown_metric_is_rejected(tmp_path, capsys):
 
 def test_masks_of_the_wrong_shape_are_rejected(tmp_path, capsys):
     out = tmp_path / "out"
+    _, x, _, _ = _demo(2)
+    height, width = x.shape[1:3]
     masks = tmp_path / "masks.npy"
-    np.save(masks, np.ones((2, 27, 28), dtype=bool))
+    np.save(masks, np.ones((2, height - 1, width), dtype=bool))
     code, _, err = run(["evaluate", "--num-images", "2", "-m", "vanilla_gradients",
                         "--metric", "pointing_game", "--masks", masks, "--out", out], capsys)
-    assert_rejected(code, err, out, "--masks", "(2, 27, 28)", "(2, 28, 28)")
+    assert_rejected(code, err, out, "--masks", f"(2, {height - 1}, {width})",
+                    f"(2, {height}, {width})")
 
 
 def test_a_localization_metric_without_masks_is_rejected(tmp_path, capsys):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    model, x, _, _ = _demo(2)
+    model.save(folder / "model.keras")
+    np.save(folder / "images.npy", x)
     out = tmp_path / "out"
-    code, _, err = run(["evaluate", "--num-images", "2", "-m", "vanilla_gradients",
-                        "--metric", "relevance_mass", "--out", out], capsys)
+    code, _, err = run(["evaluate", folder / "model.keras", folder / "images.npy",
+                        "-m", "vanilla_gradients", "--metric", "relevance_mass", "--out", out],
+                       capsys)
     assert_rejected(code, err, out, "--masks", "relevance_mass")
 
 
