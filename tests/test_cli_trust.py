@@ -206,3 +206,26 @@ def test_other_bad_arguments_are_rejected(tmp_path, capsys):
     ):
         code, _, err = run([*args, "--out", out], capsys)
         assert_rejected(code, err, out, *needles)
+
+
+def test_metric_options_reach_the_metric_and_bad_ones_are_rejected(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = run(["evaluate", "--num-images", "1", "-m", "vanilla_gradients",
+                        "--metric", "deletion", "--metric-option", "deletion.steps=4",
+                        "--out", out], capsys)
+    assert code == 0, err
+    (row,) = json.loads((out / "metrics.json").read_text())["rows"]
+    assert len(row["curve_x"]) == 5 and row["curve_x"][-1] == pytest.approx(1.0)
+    # The demo's folder holds only a previous run's files: a rerun replaces them.
+    code, _, err = run(["evaluate", "--num-images", "1", "-m", "vanilla_gradients",
+                        "--metric", "sparseness", "--out", out], capsys)
+    assert code == 0, err
+    assert [r["metric"] for r in json.loads((out / "metrics.json").read_text())["rows"]] == [
+        "sparseness"]
+    bad = tmp_path / "bad"
+    for option, needles in (("deletion.stepz=4", ("stepz",)), ("nope.steps=4", ("nope",)),
+                            ("deletion=4", ("--metric-option",))):
+        code, _, err = run(["evaluate", "--num-images", "1", "-m", "vanilla_gradients",
+                            "--metric", "deletion", "--metric-option", option, "--out", bad],
+                           capsys)
+        assert_rejected(code, err, bad, *needles)
