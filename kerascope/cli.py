@@ -242,14 +242,14 @@ def read_labels(path):
     return labels
 
 
-def check_out(out, force, replace_previous=False):
+def check_out(out, force, replace_previous=False, files=OUTPUT_FILES):
     """Refuse an existing non-empty ``--out`` unless ``force`` (or, for the demo, when it
-    holds only a previous run's files)."""
+    holds only a previous run's ``files`` and PNGs)."""
     out = pathlib.Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {str(out)!r} exists and is not a folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
-        previous = all(p.is_file() and (p.name in OUTPUT_FILES or p.suffix == ".png")
+        previous = all(p.is_file() and (p.name in files or p.suffix == ".png")
                        for p in out.iterdir())
         if not (replace_previous and previous):
             raise UserError(f"--out: {str(out)!r} is not empty; pass --force to replace it "
@@ -565,6 +565,36 @@ def _read_array(path, preset, spec):
     return out
 
 
+def plan_methods(method_names, inputs, spec, layer=None, user_options=None):
+    """``[(name, options, method instance), ...]``: the command's defaults for each
+    method (:func:`method_defaults`), ``--layer`` and the user's ``-o`` options applied,
+    every option checked before anything runs (bad ones are :class:`UserError`)."""
+    import kerascope
+
+    user_options = user_options or {}
+    channels = spec.channels
+    black, white = _range_of(inputs, channels)
+    size = inputs.x[0].shape[2:4] if spec.channels_first else inputs.x[0].shape[1:3]
+    planned = []
+    for name in method_names:
+        cls = _method_class(name)
+        accepted = _method_options_of(cls)
+        options = method_defaults(name, accepted, black, size)
+        if layer is not None and "layer_name" in accepted:
+            options["layer_name"] = layer
+        for key, value in user_options.get(name, {}).items():
+            if key not in accepted:
+                raise UserError(f"-o {name}.{key}: method {name!r} has no option {key!r}; its "
+                                f"options are {', '.join(sorted(accepted)) or 'none'}.")
+            options[key] = value
+        try:
+            method = kerascope.methods.get(name, **options)
+        except (ValueError, TypeError) as error:
+            raise _user_value_error(f"-o {name}", error) from None
+        planned.append((name, options, method))
+    return planned
+
+
 def explain_run(model, inputs, method_names, *, target=("predicted", None), labels=None,
                 layer=None, user_options=None, batch_size=32, out, force=False, quiet=False,
                 console=None, err_console=None, replace_previous=False, model_name=None,
@@ -609,28 +639,9 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
         except ValueError as error:
             raise UserError("--layer: " + str(error).split(": ", 1)[-1]) from None
 
-    # Method instances, validated before anything runs.
-    channels = spec.channels
-    black, white = _range_of(inputs, channels)
-    size = inputs.x[0].shape[2:4] if spec.channels_first else inputs.x[0].shape[1:3]
     entries = {e["name"]: e for e in catalog()}
-    planned = []
-    for name in method_names:
-        cls = _method_class(name)
-        accepted = _method_options_of(cls)
-        options = method_defaults(name, accepted, black, size)
-        if layer is not None and "layer_name" in accepted:
-            options["layer_name"] = layer
-        for key, value in user_options.get(name, {}).items():
-            if key not in accepted:
-                raise UserError(f"-o {name}.{key}: method {name!r} has no option {key!r}; its "
-                                f"options are {', '.join(sorted(accepted)) or 'none'}.")
-            options[key] = value
-        try:
-            method = kerascope.methods.get(name, **options)
-        except (ValueError, TypeError) as error:
-            raise _user_value_error(f"-o {name}", error) from None
-        planned.append((name, options, method))
+    planned = plan_methods(method_names, inputs, spec, layer=layer,
+                           user_options=user_options)
 
     if kind == "predicted":
         targets = "predicted"
@@ -833,6 +844,8 @@ class _Group(click.Group):
             formatter.write_text("kerascope demo")
             formatter.write_text("kerascope explain model.keras cat.png dog.jpg -m grad_cam "
                                  "-m integrated_gradients --target top-3 --out results")
+            formatter.write_text("kerascope evaluate --metric deletion,insertion")
+            formatter.write_text("kerascope sanity model.keras cat.png -m vanilla_gradients")
             formatter.write_text("kerascope methods")
 
 
@@ -940,22 +953,9 @@ def explain(model, images, methods_, target, labels, layer, options, preprocess,
         _summary(console, runs, out, len(inputs.x))
 
 
-@cli.command(short_help="Explain the bundled demo model with every method.")
-@click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
-              help="Methods to run (default: all).")
-@_with(_common)
-def demo(methods_, batch_size, out, force, quiet, debug):
-    """Explain the bundled demo model on its bundled images with every method and write
-    the report to --out (default: kerascope-demo)."""
-    out = out or pathlib.Path("kerascope-demo")
-    console, err = _consoles(quiet)
-    check_out(out, force, replace_previous=True)
-    entries = catalog()
-    method_names = resolve_methods(methods_ or ("all",), entries)
-    if not methods_:  # the default methods first, then the others
-        method_names = [m for m in DEFAULT_METHODS if m in method_names] + [
-            m for m in method_names if m not in DEFAULT_METHODS]
-    _quiet_frameworks()
+def demo_inputs():
+    """The bundled demo: ``(model, Inputs, class names, title)``; the colour demo (with
+    its ground-truth masks) when it is installed, else the digits demo."""
     import numpy as np
 
     from kerascope import demo as demo_lib
@@ -981,6 +981,27 @@ def demo(methods_, batch_size, out, force, quiet, debug):
     inputs = Inputs(names, pixels, [image[None] for image in images],
                     "0-1: p / 255 (the bundled images, already in [0, 1])",
                     masks=None if masks is None else [np.asarray(m, dtype=bool) for m in masks])
+    return model, inputs, class_names, title
+
+
+@cli.command(short_help="Explain the bundled demo model with every method.")
+@click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
+              help="Methods to run (default: all).")
+@_with(_common)
+def demo(methods_, batch_size, out, force, quiet, debug):
+    """Explain the bundled demo model on its bundled images with every method and write
+    the report to --out (default: kerascope-demo)."""
+    out = out or pathlib.Path("kerascope-demo")
+    console, err = _consoles(quiet)
+    check_out(out, force, replace_previous=True)
+    entries = catalog()
+    method_names = resolve_methods(methods_ or ("all",), entries)
+    if not methods_:  # the default methods first, then the others
+        method_names = [m for m in DEFAULT_METHODS if m in method_names] + [
+            m for m in method_names if m not in DEFAULT_METHODS]
+    _quiet_frameworks()
+    model, inputs, class_names, title = demo_inputs()
+    images = inputs.x
     runs, _, _ = explain_run(model, inputs, method_names, labels=class_names,
                              batch_size=batch_size, out=out, force=force, quiet=quiet,
                              console=console, err_console=err, replace_previous=True,
@@ -1017,6 +1038,11 @@ def _consoles(quiet):
 
     return (Console(quiet=quiet, highlight=False),
             Console(stderr=True, highlight=False, soft_wrap=True))
+
+
+from kerascope import cli_trust as _cli_trust  # noqa: E402 - `evaluate` and `sanity`
+
+_cli_trust.register(cli)
 
 
 # -- entry point ----------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ setup() {
         # The CPU build; a bare "torch" requirement would pull CUDA wheels.
         "$venv/bin/python" -m pip install -q "torch==2.13.0" || return 1
     fi
-    "$venv/bin/python" -m pip install -q -e ".[$backend,test]"
+    # Ray (kerascope.ray) is tested once, in the JAX environment.
+    local extras="$backend,test"
+    [ "$backend" = jax ] && extras="$extras,ray"
+    "$venv/bin/python" -m pip install -q -e ".[$extras]"
 }
 
 declare -A status pids

@@ -1,7 +1,10 @@
-"""Bundled demo: a small digits CNN and a few held-out sample images.
+"""Bundled demos: small CNNs and a few held-out sample images.
 
-The model was trained by :mod:`kerascope.demo.train_digits` on scikit-learn's
-8x8 digits, upsampled to 28x28x1 in [0, 1]. Nothing is downloaded at run time.
+The digits model was trained by :mod:`kerascope.demo.train_digits` on
+scikit-learn's 8x8 digits, upsampled to 28x28x1 in [0, 1]. The colour model was
+trained by :mod:`kerascope.demo.train_colour` on 64x64 RGB images of coloured
+digits over natural-image crops (:mod:`kerascope.demo.colour`); its samples come
+with the ground-truth mask of the digit. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ __all__ = [
     "load_model",
     "load_samples",
     "load_digits_28",
+    "COLOUR_MODEL_PATH",
+    "COLOUR_SAMPLES_PATH",
+    "COLOUR_IMAGE_SHAPE",
+    "load_colour_model",
+    "load_colour_samples",
 ]
 
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -33,6 +41,14 @@ SAMPLES_PATH: pathlib.Path = _HERE / "digits_samples.npz"
 CLASS_NAMES: tuple[str, ...] = tuple(str(i) for i in range(10))
 #: Input shape of the demo model (without the batch axis).
 IMAGE_SHAPE: tuple[int, int, int] = (28, 28, 1)
+
+#: Path of the bundled colour demo model (64x64 RGB coloured digits).
+COLOUR_MODEL_PATH: pathlib.Path = _HERE / "colour_cnn.keras"
+#: Path of the colour demo samples: uint8 ``images``, ``labels``, bool ``masks``
+#: and the model's reference softmax outputs ``probs`` (recorded at training time).
+COLOUR_SAMPLES_PATH: pathlib.Path = _HERE / "colour_samples.npz"
+#: Input shape of the colour demo model (without the batch axis).
+COLOUR_IMAGE_SHAPE: tuple[int, int, int] = (64, 64, 3)
 
 _TEST_FRACTION = 0.2
 _SPLIT_SEED = 0
@@ -59,6 +75,36 @@ def load_samples() -> tuple[np.ndarray, np.ndarray]:
         images = np.asarray(data["images"], dtype=np.float32)
         labels = np.asarray(data["labels"], dtype=np.int64)
     return images, labels
+
+
+def load_colour_model():
+    """Return the bundled colour demo CNN as an (uncompiled) Keras model.
+
+    Input ``(None, 64, 64, 3)`` float32 RGB in [0, 1] (preprocessing ``"0-1"``:
+    8-bit pixels divided by 255); output ``(None, 10)`` softmax probabilities of
+    the digit classes 0-9 (:data:`CLASS_NAMES`). Its last convolution,
+    ``last_conv``, has 8x8 maps followed by global average pooling and the
+    softmax dense layer. Works on every Keras backend.
+    """
+    import keras
+
+    return keras.saving.load_model(str(COLOUR_MODEL_PATH), compile=False)
+
+
+def load_colour_samples() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(images, labels, masks)``: 12 held-out colour demo images.
+
+    ``images`` is float32 ``(12, 64, 64, 3)`` RGB in [0, 1] (preprocessing
+    ``"0-1"``: stored as uint8 and divided by 255), ready for
+    :func:`load_colour_model`; ``labels`` int64 ``(12,)``, every class at least
+    once; ``masks`` bool ``(12, 64, 64)``, True inside the bounding box of the
+    digit, the evidence of its class (see :mod:`kerascope.demo.colour`).
+    """
+    with np.load(COLOUR_SAMPLES_PATH) as data:
+        images = np.asarray(data["images"], dtype=np.float32) / np.float32(255.0)
+        labels = np.asarray(data["labels"], dtype=np.int64)
+        masks = np.asarray(data["masks"], dtype=bool)
+    return images, labels, masks
 
 
 def _upsample(images_8x8: np.ndarray, size: int = 28) -> np.ndarray:
