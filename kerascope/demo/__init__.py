@@ -118,7 +118,7 @@ def _upsample(images_8x8: np.ndarray, size: int = 28) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def _split_indices(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified split (legacy ``RandomState`` stream is frozen)."""
     rng = np.random.RandomState(_SPLIT_SEED)
     train, test = [], []
@@ -143,7 +143,7 @@ def _digits_28() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     digits = load_digits()
     images = _upsample(digits.images.astype(np.float32) / 16.0)[..., None]
     labels = digits.target.astype(np.int64)
-    train_idx, test_idx = _split_indices(labels)
+    train_idx, test_idx = split_indices(labels)
     return images, labels, train_idx, test_idx
 
 

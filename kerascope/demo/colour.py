@@ -104,12 +104,12 @@ def _digits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         from sklearn.datasets import load_digits
     except ImportError as exc:  # pragma: no cover - depends on environment
         raise _missing() from exc
-    from kerascope.demo import _split_indices
+    from kerascope.demo import split_indices
 
     digits = load_digits()
     images = digits.images.astype(np.float32) / 16.0
     labels = digits.target.astype(np.int64)
-    train_idx, test_idx = _split_indices(labels)
+    train_idx, test_idx = split_indices(labels)
     return {"train": (images[train_idx], labels[train_idx]),
             "test": (images[test_idx], labels[test_idx])}
 

@@ -105,7 +105,7 @@ def top_k(probabilities, k=3):
     return [[(int(c), float(row[c])) for c in idx] for row, idx in zip(probabilities, order)]
 
 
-_CSS = """
+PAGE_CSS = """
 :root{--fg:#1d1d1f;--muted:#666;--line:#d8d8d8;--head:#f3f4f6}
 *{box-sizing:border-box} body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:var(--fg);margin:24px;font-size:14px;background:#fff}
@@ -135,7 +135,7 @@ def _uri(image):
     return "data:image/png;base64," + base64.b64encode(rendering.png_bytes(image)).decode()
 
 
-def _esc(value):
+def escape(value):
     return html.escape(str(value))
 
 
@@ -182,9 +182,9 @@ def render_report(data: Explained) -> str:
                                 for i in range(n)]
 
     out = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">",
-           f"<title>kerascope report: {_esc(data.model_name)}</title>",
-           f"<style>{_CSS}</style>\n</head>\n<body>",
-           f"<h1>kerascope report: {_esc(data.model_name)}</h1>"]
+           f"<title>kerascope report: {escape(data.model_name)}</title>",
+           f"<style>{PAGE_CSS}</style>\n</head>\n<body>",
+           f"<h1>kerascope report: {escape(data.model_name)}</h1>"]
     header = [
         ("model", data.model_name),
         ("backend", f"{data.backend} (Keras {data.keras_version})" if data.keras_version
@@ -200,7 +200,7 @@ def render_report(data: Explained) -> str:
         header.append(("probabilities", data.probability_note))
     header += [("note", note) for note in data.notes]
     out.append('<table class="meta">' + "".join(
-        f"<tr><td>{_esc(a)}</td><td>{_esc(b)}</td></tr>" for a, b in header) + "</table>")
+        f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in header) + "</table>")
 
     # explanations
     out.append("<h2>Explanations</h2>")
@@ -212,21 +212,21 @@ def render_report(data: Explained) -> str:
         "</p>")
     out.append('<div class="scroll"><table class="explanations"><tr><th>input</th>'
                "<th>top-3 predictions</th>"
-               + "".join(f"<th>{_esc(run.name)}</th>" for run in data.runs) + "</tr>")
+               + "".join(f"<th>{escape(run.name)}</th>" for run in data.runs) + "</tr>")
     ranked = top_k(probabilities, 3)
     for i in range(n):
         for j in range(k):
             out.append("<tr>")
             if j == 0:
                 preds = "<br>".join(
-                    (f"<b>{_esc(_class_text(data.labels, c))}: {_probability(p)}</b>"
+                    (f"<b>{escape(_class_text(data.labels, c))}: {_probability(p)}</b>"
                      if c == targets[i][0]
-                     else f"{_esc(_class_text(data.labels, c))}: {_probability(p)}")
+                     else f"{escape(_class_text(data.labels, c))}: {_probability(p)}")
                     for c, p in ranked[i])
                 out.append(
                     f'<td rowspan="{k}" class="input"><img class="input-image" alt="input" '
                     f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
-                    f'<div class="cap">{_esc(data.names[i])}</div></td>'
+                    f'<div class="cap">{escape(data.names[i])}</div></td>'
                     f'<td rowspan="{k}" class="preds">{preds}</td>')
             target = int(targets[i][j])
             probability = probabilities[i][target] if target < probabilities.shape[-1] else None
@@ -247,10 +247,10 @@ def render_report(data: Explained) -> str:
                     if np.isfinite(share):
                         caption += f" · <span class='share'>{share:.0%} in mask</span>"
                 out.append(
-                    f'<td><div class="cell"><img class="map" alt="{_esc(run.name)}" '
+                    f'<td><div class="cell"><img class="map" alt="{escape(run.name)}" '
                     f'src="{_uri(picture)}"><div class="bar"><img alt="colour bar" '
                     f'src="{strips[run.signed]}"><div class="ticks">{ticks}</div></div></div>'
-                    f'<div class="cap">{_esc(run.name)} · {caption}</div></td>')
+                    f'<div class="cap">{escape(run.name)} · {caption}</div></td>')
             out.append("</tr>")
     out.append("</table></div>")
 
@@ -261,21 +261,21 @@ def render_report(data: Explained) -> str:
         columns.append("mass in mask (mean)")
     rows = []
     for run in data.runs:
-        cells = [f"<b>{_esc(run.name)}</b><div class='small'>{_esc(run.summary)}</div>"
-                 f"<div class='small'>{_esc(run.paper)}</div>",
-                 _esc(run.family), "signed (blue &lt; 0 &lt; red)" if run.signed
+        cells = [f"<b>{escape(run.name)}</b><div class='small'>{escape(run.summary)}</div>"
+                 f"<div class='small'>{escape(run.paper)}</div>",
+                 escape(run.family), "signed (blue &lt; 0 &lt; red)" if run.signed
                  else "unsigned (white 0 → red)",
-                 f"<code>{_esc(_params(run.parameters))}</code>", f"{run.seconds:.2f}"]
+                 f"<code>{escape(_params(run.parameters))}</code>", f"{run.seconds:.2f}"]
         if shares:
             values = np.asarray(shares[run.name], dtype=np.float64)
             mean = np.nanmean(values) if np.isfinite(values).any() else float("nan")
             cells.append(f"<span class='share'>{mean:.0%}</span>" if np.isfinite(mean) else "–")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out.append('<table class="methods"><tr>' + "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    out.append('<table class="methods"><tr>' + "".join(f"<th>{escape(c)}</th>" for c in columns)
                + "</tr>" + "".join(rows) + "</table>")
     # pipeline
     out.append("<h2>Pipeline: what the model was fed</h2>")
-    out.append(f"<p class='small'>Preprocessing: {_esc(data.preprocess)}. The thumbnail shows "
+    out.append(f"<p class='small'>Preprocessing: {escape(data.preprocess)}. The thumbnail shows "
                "the model input itself, stretched from its minimum to its maximum.</p>")
     out.append('<table class="pipeline"><tr><th>input</th><th>fed</th><th>shape</th><th>dtype</th>'
                "<th>min</th><th>max</th><th>mean</th></tr>")
@@ -286,8 +286,8 @@ def render_report(data: Explained) -> str:
         low, high = float(values.min()), float(values.max())
         thumb = rendering.to_rgb(fed_image, (low, high if high > low else low + 1.0))
         out.append(
-            f"<tr><td>{_esc(data.names[i])}</td><td><img alt='fed' src='{_uri(thumb)}'></td>"
-            f"<td>{_esc(tuple(fed.shape))}</td><td>{_esc(fed.dtype)}</td><td>{low:.4g}</td>"
+            f"<tr><td>{escape(data.names[i])}</td><td><img alt='fed' src='{_uri(thumb)}'></td>"
+            f"<td>{escape(tuple(fed.shape))}</td><td>{escape(fed.dtype)}</td><td>{low:.4g}</td>"
             f"<td>{high:.4g}</td><td>{values.mean():.4g}</td></tr>")
     out.append("</table>")
     out.append("</body>\n</html>\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import math
 
-from kerascope.report.explanation import _CSS, _esc
+from kerascope.report.explanation import PAGE_CSS, escape
 
 _EXTRA_CSS = """
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -32,7 +32,7 @@ def _number(value, digits=4):
 
 
 def _header(info):
-    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in info.items())
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in info.items())
     return f"<table class=\"meta\">{rows}</table>"
 
 
@@ -59,10 +59,10 @@ def metrics_section(rows, metric_infos, curves):
            "<div class=\"scroll\"><table><tr><th>method</th>"]
     for metric in metrics:
         arrow = "↑" if metric_infos[metric].higher_is_better else "↓"
-        out.append(f"<th>{_esc(metric)} {arrow}</th>")
+        out.append(f"<th>{escape(metric)} {arrow}</th>")
     out.append("</tr>")
     for method in methods:
-        out.append(f"<tr><th>{_esc(method)}</th>")
+        out.append(f"<tr><th>{escape(method)}</th>")
         for metric in metrics:
             row = cell.get((method, metric))
             if row is None:
@@ -76,15 +76,15 @@ def metrics_section(rows, metric_infos, curves):
     out.append("<table class=\"meta\">")
     for metric in metrics:
         info = metric_infos[metric]
-        out.append(f"<tr><td>{_esc(metric)}</td><td>{_esc(info.summary)} "
-                   f"<span class=\"small\">{_esc(info.paper)}</span></td></tr>")
+        out.append(f"<tr><td>{escape(metric)}</td><td>{escape(info.summary)} "
+                   f"<span class=\"small\">{escape(info.paper)}</span></td></tr>")
     out.append("</table>")
     if curves:
         out.append("<h2>Curves</h2><p class=\"small\">Mean target score of each method as "
                    "features are removed (deletion, ROAD) or added (insertion) in the order "
                    "of the map.</p><div class=\"figs\">")
         for metric, png in curves.items():
-            out.append(f"<figure><img class=\"fig\" alt=\"{_esc(metric)} curves\" "
+            out.append(f"<figure><img class=\"fig\" alt=\"{escape(metric)} curves\" "
                        f"src=\"{_png_uri(png)}\"></figure>")
         out.append("</div>")
     return "\n".join(out)
@@ -100,18 +100,18 @@ def sanity_section(results):
            "that stays similar when the model is randomized does not explain the model.</p>"]
     for method, check, result, figure, strip in results:
         measures = result.measures
-        out.append(f"<h3>{_esc(method)}: {_esc(check)}</h3>")
+        out.append(f"<h3>{escape(method)}: {escape(check)}</h3>")
         out.append("<div class=\"scroll\"><table><tr><th>step</th><th>randomized</th>"
-                   + "".join(f"<th>{_esc(m)}</th>" for m in measures) + "</tr>")
+                   + "".join(f"<th>{escape(m)}</th>" for m in measures) + "</tr>")
         for row in result.rows():
-            out.append(f"<tr><td class=\"num\">{row['step']}</td><td>{_esc(row['label'])}</td>"
+            out.append(f"<tr><td class=\"num\">{row['step']}</td><td>{escape(row['label'])}</td>"
                        + "".join(f"<td class=\"num\">{_number(row[m], 3)} <span class=\"small\">"
                                  f"± {_number(row[m + '_std'], 3)}</span></td>"
                                  for m in measures) + "</tr>")
         out.append("</table></div>")
-        out.append(f"<img class=\"fig\" alt=\"{_esc(check)} figure\" src=\"{_png_uri(figure)}\">")
+        out.append(f"<img class=\"fig\" alt=\"{escape(check)} figure\" src=\"{_png_uri(figure)}\">")
         if strip is not None:
-            out.append(f"<img class=\"fig\" alt=\"{_esc(check)} map strip\" "
+            out.append(f"<img class=\"fig\" alt=\"{escape(check)} map strip\" "
                        f"src=\"{_png_uri(strip)}\">")
     return "\n".join(out)
 
@@ -120,6 +120,6 @@ def render_trust_report(title, info, sections) -> str:
     """The page: a title, the run's facts (``{label: value}``) and HTML ``sections``."""
     return "\n".join([
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">",
-        f"<title>{_esc(title)}</title>",
-        f"<style>{_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>",
-        f"<h1>{_esc(title)}</h1>", _header(info), *sections, "</body>\n</html>\n"])
+        f"<title>{escape(title)}</title>",
+        f"<style>{PAGE_CSS}{_EXTRA_CSS}</style>\n</head>\n<body>",
+        f"<h1>{escape(title)}</h1>", _header(info), *sections, "</body>\n</html>\n"])
