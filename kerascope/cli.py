@@ -569,6 +569,8 @@ def plan_methods(method_names, inputs, spec, layer=None, user_options=None):
     """``[(name, options, method instance), ...]``: the command's defaults for each
     method (:func:`method_defaults`), ``--layer`` and the user's ``-o`` options applied,
     every option checked before anything runs (bad ones are :class:`UserError`)."""
+    import numpy as np
+
     import kerascope
 
     user_options = user_options or {}
@@ -587,8 +589,15 @@ def plan_methods(method_names, inputs, spec, layer=None, user_options=None):
                 raise UserError(f"-o {name}.{key}: method {name!r} has no option {key!r}; its "
                                 f"options are {', '.join(sorted(accepted)) or 'none'}.")
             options[key] = value
+        build = dict(options)
+        if "references" in accepted and "references" not in options:
+            # Methods that draw baselines from a reference set (Expected Gradients)
+            # draw them from the inputs being explained; the report says so.
+            if len({tuple(x.shape) for x in inputs.x}) == 1:  # images of one size
+                build["references"] = np.concatenate(inputs.x)
+                options["references"] = f"the {len(inputs.x)} explained input(s)"
         try:
-            method = kerascope.methods.get(name, **options)
+            method = kerascope.methods.get(name, **build)
         except (ValueError, TypeError) as error:
             raise _user_value_error(f"-o {name}", error) from None
         planned.append((name, options, method))
