@@ -192,19 +192,27 @@ def parse_option_value(text):
         return text
 
 
-def parse_options(values, methods_run):
-    """``{method: {key: value}}`` from ``-o METHOD.KEY=VALUE`` values."""
+def parse_keyed_options(values, flag, example):
+    """``{owner: {key: value}}`` from ``OWNER.KEY=VALUE`` values of option ``flag``."""
     options = {}
     for value in values:
         head, sep, raw = value.partition("=")
-        method, dot, key = head.strip().partition(".")
-        if not sep or not dot or not method or not key.isidentifier():
-            raise UserError(f"-o: expected METHOD.KEY=VALUE (e.g. occlusion.patch_size=4), "
+        owner, dot, key = head.strip().partition(".")
+        if not sep or not dot or not owner or not key.isidentifier():
+            kind = "METRIC" if "metric" in flag else "METHOD"
+            raise UserError(f"{flag}: expected {kind}.KEY=VALUE (e.g. {example}), "
                             f"got {value!r}.")
+        options.setdefault(owner, {})[key] = parse_option_value(raw)
+    return options
+
+
+def parse_options(values, methods_run):
+    """``{method: {key: value}}`` from ``-o METHOD.KEY=VALUE`` values."""
+    options = parse_keyed_options(values, "-o", "occlusion.patch_size=4")
+    for method, keys in options.items():
         if method not in methods_run:
-            raise UserError(f"-o {head}: method {method!r} is not among the methods run "
-                            f"({', '.join(methods_run)}).")
-        options.setdefault(method, {})[key] = parse_option_value(raw)
+            raise UserError(f"-o {method}.{next(iter(keys))}: method {method!r} is not among "
+                            f"the methods run ({', '.join(methods_run)}).")
     return options
 
 

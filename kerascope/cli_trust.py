@@ -46,15 +46,7 @@ def _split(values):
 
 def parse_metric_options(values):
     """``{metric: {key: value}}`` from ``--metric-option METRIC.KEY=VALUE`` values."""
-    options = {}
-    for value in values:
-        head, sep, raw = value.partition("=")
-        metric, dot, key = head.strip().partition(".")
-        if not sep or not dot or not metric or not key.isidentifier():
-            raise UserError(f"--metric-option: expected METRIC.KEY=VALUE (e.g. deletion.steps=20), "
-                            f"got {value!r}.")
-        options.setdefault(metric, {})[key] = base.parse_option_value(raw)
-    return options
+    return base.parse_keyed_options(values, "--metric-option", "deletion.steps=20")
 
 
 def load_inputs(model, images, demo, preprocess, unsafe, num_images, err):
