@@ -29,6 +29,8 @@ import pathlib
 
 import numpy as np
 
+from kerascope import rendering
+
 __all__ = [
     "DIVERGING", "SEQUENTIAL", "tokens_html", "tokens_page", "table_figure",
     "series_figure", "figure_png", "save_figure", "caption",
@@ -99,23 +101,8 @@ def _format(value):
 
 
 def caption(method=None, target=None, labels=None, probability=None):
-    """``"integrated_gradients · class 1 'positive' · p=0.97"``."""
-    parts = []
-    if method is not None:
-        parts.append(str(getattr(method, "name", method)))
-    if target is not None:
-        text = f"class {int(target)}"
-        try:
-            name = None if labels is None else str(labels[int(target)])
-        except (IndexError, KeyError, TypeError):
-            name = None
-        if name is not None and name != str(int(target)):
-            text += f" '{name}'"
-        parts.append(text)
-    if probability is not None and np.isfinite(probability):
-        p = float(probability)
-        parts.append(f"p={p:.2f}" if p >= 0.01 or p == 0 else f"p={p:.1e}")
-    return " · ".join(parts)
+    """``"integrated_gradients · class 1 'positive' · p=0.97"`` (``rendering.title``)."""
+    return rendering.title(method, target, labels, probability)
 
 
 # -- tokens ---------------------------------------------------------------------------
