@@ -50,20 +50,25 @@ def upsample(maps, size):
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def spatial_axes(ndim, channel_axis):
+    """The axes a blur runs along: all but the batch and (rank >= 3) channel axes."""
+    channel_axis = channel_axis % ndim
+    return [axis for axis in range(1, ndim) if not (axis == channel_axis and ndim >= 3)]
+
+
 def gaussian_blur(x, sigma, channel_axis=-1):
     """Gaussian blur of a batch over its spatial axes (reflect borders)."""
     out = np.asarray(x, dtype=np.float64)
-    channel_axis = channel_axis % x.ndim
-    for axis in range(1, x.ndim):
-        if axis == channel_axis and x.ndim >= 3:
-            continue
+    for axis in spatial_axes(x.ndim, channel_axis):
         moved = np.moveaxis(out, axis, -1)
-        blurred = np.einsum("...i,oi->...o", moved, _blur_matrix(x.shape[axis], sigma), optimize=False)
+        blurred = np.einsum("...i,oi->...o", moved, blur_matrix(x.shape[axis], sigma), optimize=False)
         out = np.moveaxis(blurred, -1, axis)
     return out.astype(np.float32)
 
 
-def _blur_matrix(length, sigma):
+def blur_matrix(length, sigma):
+    """``(length, length)`` matrix of a Gaussian blur of ``sigma`` samples along one
+    axis, borders reflected (``gaussian_blur`` applies it per spatial axis)."""
     radius = max(1, int(np.ceil(3 * sigma)))
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / max(sigma, 1e-12)) ** 2)

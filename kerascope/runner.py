@@ -39,7 +39,7 @@ import numpy as np
 
 import keras
 
-from kerascope import backend, data
+from kerascope import backend, data, expansion as expansions
 from kerascope.backend.common import Passes
 from kerascope.surgery import ModelView
 
@@ -149,6 +149,82 @@ class PassRunner:
             targets = np.zeros(len(x), dtype=np.int32)
         fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
         return self._run(fn, x, targets, layer_values)
+
+    def expanded(self, expansion, x, targets, samples, inputs=(), constants=()):
+        """One map per input of ``x`` (numpy): ``expansion``'s rows made, passed and
+        reduced on the device (``kerascope.expansion``), ``batch_size`` rows per call.
+
+        ``targets``: int32 units, one per input; ``samples``: each input's index in
+        the whole call (keys random draws); ``inputs``: per-input arrays sent along;
+        ``constants``: arrays shared by every call (sent once). Inputs are grouped so
+        that a group's rows fit in ``batch_size``; an input with more rows than that
+        has them made in equal chunks whose partial sums are added on the device.
+        Unfused (each step a host round trip) under a distribution or inside
+        ``expansion.host_reductions()``."""
+        k = expansion.rows
+        chunks = -(-k // self.batch_size)
+        m = -(-k // chunks)
+        group = max(1, self.batch_size // m)
+        fused = self.placement is None and expansions.fused_enabled()
+        fn = backend.fused(self.view, self.score, expansion) if fused else None
+        to = keras.ops.convert_to_tensor
+        indices = [np.arange(c * m, (c + 1) * m, dtype=np.int32) for c in range(chunks)]
+        if fused:  # sent once per call
+            self._count(0, sum(int(np.asarray(a).nbytes) for a in (*constants, *indices)), 0)
+        constants = tuple(to(np.asarray(c)) for c in constants)
+        indices = [to(index) for index in indices]
+        targets = np.asarray(targets, dtype=np.int32)
+        samples = np.asarray(samples, dtype=np.int32)
+        pad = backend.pads_batches() or backend.backend_name() == "tensorflow"
+        maps = []
+        for start in range(0, len(x), group):
+            stop = min(start + group, len(x))
+            real = stop - start
+            size = group if pad else real
+            parts = [self._rows(x[start:stop]), targets[start:stop], samples[start:stop],
+                     *(np.asarray(a[start:stop], dtype=np.float32) for a in inputs)]
+            if size > real:
+                parts = [np.concatenate([p, np.repeat(p[-1:], size - real, axis=0)])
+                         for p in parts]
+            if fused:  # each group's arrays go to the device once, for all its chunks
+                self._count(size * m * chunks, sum(p.nbytes for p in parts), 0)
+            xb, tb, sb, *ib = (to(p) for p in parts)
+            chunk = expansions.Chunk(xb, sb, None, tuple(ib), constants, rows=k)
+            sums = None
+            for index in indices:
+                chunk.index = index
+                if fused:
+                    part = fn(chunk, tb)
+                    self.calls += 1
+                    record_traffic(0, 0, 0, {backend.device_name(part[0]): size * m})
+                else:
+                    part = self._unfused(expansion, chunk, parts[1])
+                sums = part if sums is None else expansion.combine(sums, part)
+            result = keras.ops.convert_to_numpy(expansion.finish(sums, chunk))
+            if fused:
+                self._count(0, 0, result.nbytes)
+            maps.append(result[:real])
+        return np.concatenate(maps)
+
+    def _count(self, rows, sent, received):
+        """Traffic outside ``_run`` (fused expansions), counted without a call."""
+        self.bytes_in += sent
+        self.bytes_out += received
+        record_traffic(rows, sent, received, calls=0)
+
+    def _unfused(self, expansion, chunk, targets):
+        """One chunk as separate steps around host round trips (the reference)."""
+        m = int(chunk.index.shape[0])
+        if expansion.input_scores:
+            chunk.input_scores = keras.ops.convert_to_tensor(
+                self.forward(keras.ops.convert_to_numpy(chunk.x), targets).scores)
+        rows = keras.ops.convert_to_numpy(expansion.expand(chunk))
+        row_targets = np.repeat(targets, m)
+        if expansion.gradients:
+            values = self.backprop(rows, row_targets).input_grads
+        else:
+            values = self.forward(rows, row_targets).scores
+        return tuple(expansion.reduce(keras.ops.convert_to_tensor(values), chunk))
 
     def _rows(self, array):
         """One input's rows as numpy: int32 for integer ids, ``dtype`` otherwise."""

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import kerascope
-from kerascope import backend, runner
+from kerascope import backend, expansion, runner
 from kerascope.targets import UnitScore
 from tests.models import small_cnn
 
@@ -112,7 +112,13 @@ def test_explain_counts_bytes_per_input():
         kerascope.explain("vanilla_gradients", model, x, batch_size=4)
     with runner.count_traffic() as noisy:
         kerascope.explain("smoothgrad", model, x, batch_size=20, num_samples=5, seed=0)
-    # one backprop row per input; SmoothGrad sends (and brings back) 5 rows per input
-    # through the runner, plus the forward pass of the inputs for outputs and targets.
+    with expansion.host_reductions(), runner.count_traffic() as host:
+        kerascope.explain("smoothgrad", model, x, batch_size=20, num_samples=5, seed=0)
+    # one backprop row per input
     assert plain.bytes_in == 4 * (x[0].nbytes + 4)
-    assert noisy.bytes_in >= 5 * plain.bytes_in
+    # SmoothGrad's 5 noisy rows per input are made and reduced on the device: the
+    # inputs go in (for the outputs, then for the maps) and one map comes back ...
+    assert noisy.bytes_in < 3 * plain.bytes_in
+    assert noisy.bytes_out < 4 * (8 * 8 * 4 + 64)
+    # ... where the unfused reference sends and brings back every noisy row
+    assert host.bytes_in >= 5 * plain.bytes_in and host.bytes_out >= 5 * x.nbytes

@@ -27,7 +27,7 @@ from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
            "clear_cache", "custom_gradient", "vjp", "native_summary_writer", "placement",
-           "device_name"]
+           "device_name", "fused"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -67,6 +67,21 @@ def compiled(view, score, gradients, wrt_inputs=True, placement=None):
         else:
             fn = module.make_forward(view, score, **extra)
         _CACHE[key] = fn
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return fn
+
+
+def fused(view, score, expansion):
+    """The cached compiled ``expand -> pass -> reduce`` function of ``expansion``
+    (``kerascope.expansion``) for ``view`` and ``score``:
+    ``fn(chunk) -> partial sums`` (device tensors), one call per chunk of rows."""
+    key = (id(view.model), view.key, score.key, "fused", expansion.key, backend_name())
+    fn = _CACHE.get(key)
+    if fn is None:
+        fn = _CACHE[key] = _module().make_fused(view, score, expansion)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:

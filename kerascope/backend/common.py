@@ -81,3 +81,15 @@ def as_gradients(grads, count):
             f"for {count} inputs; expected one per input."
         )
     return tuple(grads)
+
+
+def fused_scores(view, score, rows, targets, variables=None):
+    """Per-row scores of ``rows`` at unit ``targets`` (a fused expansion's pass)."""
+    return run_view(view, score, rows, targets, variables=variables)[1]
+
+
+def fused_targets(targets, m):
+    """Each input's target repeated for its ``m`` rows."""
+    import keras
+
+    return keras.ops.repeat(targets, m, axis=0)

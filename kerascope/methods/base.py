@@ -12,7 +12,7 @@ returns ``(outputs, maps)``.
 
 import numpy as np
 
-from kerascope import data, surgery
+from kerascope import data, noise, surgery
 from kerascope import targets as targets_lib
 from kerascope.methods import registry
 from kerascope.runner import PassRunner
@@ -20,22 +20,23 @@ from kerascope.runner import PassRunner
 CHANNEL_REDUCTIONS = ("sum", "mean", "abs_sum", "abs_mean", "max_abs", "square_sum", None)
 
 
-def reduce_channels(maps, how, axis):
-    """Reduce the channel ``axis`` of input-space ``maps`` (None keeps it)."""
+def reduce_channels(maps, how, axis, ops=np):
+    """Reduce the channel ``axis`` of input-space ``maps`` (None keeps it); ``ops``:
+    numpy for arrays, ``keras.ops`` for tensors on the device."""
     if how is None:
         return maps
     if how == "sum":
-        return maps.sum(axis=axis)
+        return ops.sum(maps, axis=axis)
     if how == "mean":
-        return maps.mean(axis=axis)
+        return ops.mean(maps, axis=axis)
     if how == "abs_sum":
-        return np.abs(maps).sum(axis=axis)
+        return ops.sum(ops.abs(maps), axis=axis)
     if how == "abs_mean":
-        return np.abs(maps).mean(axis=axis)
+        return ops.mean(ops.abs(maps), axis=axis)
     if how == "max_abs":
-        return np.abs(maps).max(axis=axis)
+        return ops.max(ops.abs(maps), axis=axis)
     if how == "square_sum":
-        return np.square(maps).sum(axis=axis)
+        return ops.sum(ops.square(maps), axis=axis)
     raise ValueError(
         f"channel_reduction: expected one of {CHANNEL_REDUCTIONS}, got {how!r}."
     )
@@ -182,6 +183,7 @@ class Context:
         self.layers = self.view.layers
         self.state = {}
         self.extras = {}
+        self.postprocesses = True
         self._runner = PassRunner(self.view, score, batch_size=batch_size,
                                   distribution=distribution)
         self._runners = {}
@@ -225,6 +227,22 @@ class Context:
             return None, np.asarray(row_targets, dtype=np.int32)
         passes = self.forward(x, row_targets)
         return passes, passes.units.astype(np.int32)
+
+    def expanded(self, expansion, x, units, inputs=(), constants=()):
+        """One map per row of ``x`` from a ``kerascope.expansion.Expansion``: its rows
+        made, passed at the explicit output ``units`` and reduced on the device, so
+        that only ``x`` (and the per-row ``inputs``) go in and the maps come out
+        (``PassRunner.expanded``). Random draws are keyed by ``row_samples``."""
+        samples = self.row_samples
+        if samples is None or len(samples) != len(x):
+            samples = np.arange(len(x))
+        return self._unit_runner().expanded(expansion, x, units, samples, inputs, constants)
+
+    def reduction(self, how):
+        """The channel reduction a device-side ``finish`` applies: ``how``, or None
+        when the caller asked for maps before post-processing (``run(...,
+        postprocess=False)``)."""
+        return how if self.postprocesses else None
 
     def _unit_runner(self):
         if not getattr(self.score, "rank", False):
@@ -294,6 +312,7 @@ class Context:
         if not method.evaluates_inputs and child.score is not self.score:
             row_targets = self.forward(x, row_targets).units.astype(np.int32)
         child.row_samples = self.row_samples
+        child.postprocesses = postprocess
         result = method.attribute(child, x, row_targets)
         maps, passes = result if isinstance(result, tuple) else (result, None)
         maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32), maps)
@@ -308,6 +327,14 @@ class Context:
         key = ("rng", seed)
         if key not in self.state:
             self.state[key] = np.random.default_rng(seed)
+        return self.state[key]
+
+    def seed(self, seed):
+        """This call's int32 seed for ``kerascope.noise`` draws: ``seed`` itself, or
+        for None one fresh value per call."""
+        key = ("seed", seed)
+        if key not in self.state:
+            self.state[key] = noise.seed_value(seed)
         return self.state[key]
 
     def record(self, key, values):

@@ -41,10 +41,13 @@ GradientSHAP's SmoothGrad-style noise. In expectation ``sum EG = S_c(x) - E[S_c(
 
 import numpy as np
 
-from kerascope import data
-from kerascope.methods.base import Method
+import keras
+
+from kerascope import data, noise as noise_lib
+from kerascope.expansion import Expansion, weighted_sum
+from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.layer_attribution import LayerOption, check_layer
-from kerascope.numeric import gaussian_blur
+from kerascope.numeric import blur_matrix, gaussian_blur, spatial_axes
 from kerascope.validation import check_choice, check_positive_int
 
 BASELINES = ("zeros", "blur", "uniform")
@@ -70,6 +73,76 @@ def quadrature(n_steps, rule):
         return np.linspace(0.0, 1.0, n), weights
     nodes, weights = np.polynomial.legendre.leggauss(n)
     return (nodes + 1) / 2, weights / 2
+
+
+_UNIFORM_STREAM = 11  # kerascope.noise stream of the "uniform" baseline
+
+
+class PathExpansion(Expansion):
+    """Integrated Gradients' rows on the device: the path points ``x' + a_k (x - x')``
+    in, ``(x - x') * sum_k w_k g(a_k)`` out (channels reduced by ``reduction``).
+
+    The baseline ``x'`` is made on the device from ``x`` (``"zeros"``, a number,
+    ``"blur"`` with the blur matrices, ``"uniform"`` keyed by the seed), given once
+    (``"array"``: one input's baseline) or sent as per-input rows (``"rows"``).
+    Constants: the nodes ``a``, the weights ``w``, the seed, then the blur matrices
+    or the baseline array."""
+
+    def __init__(self, n_steps, baseline, reduction, channel_axis):
+        self.rows = n_steps
+        self.baseline_kind = baseline
+        self.reduction = reduction
+        self.channel_axis = channel_axis
+
+    @property
+    def key(self):
+        return ("path", self.rows, self.baseline_kind, self.reduction, self.channel_axis)
+
+    def baseline(self, chunk):
+        x = chunk.x
+        kind = self.baseline_kind
+        if kind == "rows":
+            return keras.ops.cast(chunk.inputs[0], x.dtype)
+        if kind == "array":
+            return keras.ops.zeros_like(x) + chunk.constants[3]
+        if kind == "blur":
+            out = x
+            axes = spatial_axes(len(x.shape), self.channel_axis)
+            for axis, matrix in zip(axes, chunk.constants[3:]):
+                moved = keras.ops.moveaxis(out, axis, -1)
+                out = keras.ops.moveaxis(keras.ops.einsum("...i,oi->...o", moved, matrix),
+                                         -1, axis)
+            return out
+        if kind == "uniform":
+            shape = tuple(x.shape[1:])
+            flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
+            low = keras.ops.reshape(keras.ops.min(flat, axis=1), (-1,) + (1,) * len(shape))
+            high = keras.ops.reshape(keras.ops.max(flat, axis=1), (-1,) + (1,) * len(shape))
+            keys = noise_lib.keys(chunk.constants[2], _UNIFORM_STREAM, chunk.samples)
+            return low + (high - low) * noise_lib.uniform(keys, shape)
+        return keras.ops.zeros_like(x) + float(kind)
+
+    def _at(self, table, chunk):
+        """``table[index]`` for the chunk's rows (padding rows read the last entry)."""
+        return keras.ops.take(table, keras.ops.minimum(chunk.index, self.rows - 1), axis=0)
+
+    def expand(self, chunk):
+        x, base = chunk.x, self.baseline(chunk)
+        alphas = self._at(chunk.constants[0], chunk)
+        shape = (1, -1) + (1,) * (len(x.shape) - 1)
+        rows = keras.ops.expand_dims(base, 1) + keras.ops.reshape(alphas, shape) * \
+            keras.ops.expand_dims(x - base, 1)
+        return keras.ops.reshape(rows, (-1,) + tuple(x.shape[1:]))
+
+    def reduce(self, values, chunk):
+        weights = self._at(chunk.constants[1], chunk) * chunk.valid
+        return (weighted_sum(values, weights, int(chunk.index.shape[0])),)
+
+    def finish(self, sums, chunk):
+        maps = (chunk.x - self.baseline(chunk)) * sums[0]
+        if self.reduction is not None and len(maps.shape) >= 3:
+            maps = reduce_channels(maps, self.reduction, self.channel_axis, keras.ops)
+        return maps
 
 
 def _check_baseline(baseline, name="baseline"):
@@ -212,18 +285,55 @@ class IntegratedGradients(LayerOption, Method):
                 return gaussian_blur(x, self.blur_sigma, ctx.channel_axis)
             axes = tuple(range(1, x.ndim))
             low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-            noise = ctx.rng(self.seed).random(x.shape)
-            return (low + (high - low) * noise).astype(np.float32)
+            samples = ctx.row_samples if ctx.row_samples is not None and len(
+                ctx.row_samples) == len(x) else np.arange(len(x))
+            keys = noise_lib.keys(ctx.seed(self.seed), _UNIFORM_STREAM,
+                              np.asarray(samples, dtype=np.int32))
+            draws = keras.ops.convert_to_numpy(noise_lib.uniform(keys, x.shape[1:]))
+            return (low + (high - low) * draws).astype(np.float32)
         rows = rows_for(spec, x, ctx, name)
         if np.issubdtype(x.dtype, np.integer):
             return np.round(rows).astype(x.dtype)
         return rows
+
+    def expansion(self, x, ctx):
+        """``(PathExpansion, inputs, constants)`` for one-array rows ``x``."""
+        spec, inputs = self.baseline, ()
+        if isinstance(spec, str) and spec in ("zeros", "blur", "uniform"):
+            kind = "0.0" if spec == "zeros" else spec
+        elif np.ndim(spec) == 0:
+            kind = repr(float(spec))
+        else:
+            array = np.asarray(spec, dtype=np.float32)
+            per_sample = array.ndim == x.ndim and array.shape[1:] == x.shape[1:] and len(array) > 1
+            kind = "rows" if per_sample else "array"
+            if per_sample:
+                inputs = (rows_for(spec, x, ctx, "baseline"),)
+        constants = [self.alphas.astype(np.float32), self.weights.astype(np.float32),
+                     np.asarray(ctx.seed(self.seed), dtype=np.int32)]
+        if kind == "array":
+            constants.append(rows_for(spec, x[:1], ctx, "baseline"))
+        if kind == "blur":
+            constants += [blur_matrix(x.shape[axis], self.blur_sigma).astype(np.float32)
+                          for axis in spatial_axes(x.ndim, ctx.channel_axis)]
+        expansion = PathExpansion(self.n_steps, kind, ctx.reduction(self.channel_reduction),
+                                  ctx.channel_axis)
+        return expansion, inputs, constants
 
     def attribute(self, ctx, x, row_targets):
         if self.layer is not None:
             return self._attribute_layer(ctx, x, row_targets)
         ctx.check_differentiable()
         passes, units = ctx.resolve_units(x, row_targets)
+        if not isinstance(x, data.Inputs) and not np.issubdtype(x.dtype, np.integer):
+            expansion, inputs, constants = self.expansion(x, ctx)
+            attributions = ctx.expanded(expansion, x, units, inputs, constants)
+            if self.return_convergence_delta:
+                base = self.baselines(x, ctx)
+                ends = ctx.forward(data.concat_rows([x, base]), np.concatenate([units] * 2),
+                                   units=True)
+                self._record_delta(ctx, attributions, ends.scores, len(x))
+            return attributions, passes
         base = self.baselines(x, ctx)
         path = data.per_input(self._path, x, base)
         grads = ctx.backprop(path, np.repeat(units, self.n_steps), units=True).input_grads

@@ -35,7 +35,10 @@ import math
 
 import numpy as np
 
-from kerascope import data, surgery
+import keras
+
+from kerascope import data, noise, surgery
+from kerascope.expansion import Expansion
 from kerascope.methods.base import Method
 from kerascope.numeric import interpolation_matrix
 from kerascope.validation import check_choice, check_positive_int
@@ -80,6 +83,93 @@ def _spatial_axes(x, channel_axis):
         f"x: occlusion and RISE need images of shape (N, H, W) or (N, H, W, C), got "
         f"shape {x.shape}."
     )
+
+
+def _mask_shape(ndim, axes, sizes):
+    """Shape that puts ``(m, *sizes)`` masks on ``axes`` of ``(n, m, ...)`` rows of
+    inputs of rank ``ndim``."""
+    return (1, -1) + tuple(sizes[axes.index(axis)] if axis in axes else 1
+                           for axis in range(1, ndim))
+
+
+def window_masks(starts, patch, size):
+    """Per axis, ``(windows, size)`` float32 indicators of the windows' cells."""
+    masks = np.zeros((len(starts), size), dtype=np.float32)
+    for w, start in enumerate(starts):
+        masks[w, start:start + patch] = 1.0
+    return masks
+
+
+class WindowExpansion(Expansion):
+    """Occlusion's rows on the device: each input with window ``j`` filled, scored
+    (forward only), and the window values ``1 - p`` (or ``p(x) - p``) spread back:
+    summed into the cells each window covers (then divided by the windows covering
+    each cell), or one value per window (``resolution="patches"``).
+
+    Constants: one ``(windows, size)`` indicator matrix per occluded axis, then the
+    count of windows covering each cell. Window ``j`` is cell ``j`` of the window
+    grid in row-major order."""
+
+    gradients = False
+
+    def __init__(self, grid, axes, fill, mode, resolution):
+        self.grid = tuple(grid)
+        self.rows = int(np.prod(self.grid))
+        self.axes = tuple(axes)
+        self.fill = fill
+        self.mode = mode
+        self.resolution = resolution
+        self.input_scores = mode == "difference"
+
+    @property
+    def key(self):
+        return ("windows", self.grid, self.axes, self.fill, self.mode, self.resolution)
+
+    def masks(self, chunk):
+        """``(m, *sizes)`` masks of the chunk's windows (1 inside)."""
+        j = keras.ops.minimum(chunk.index, self.rows - 1)
+        first = keras.ops.take(chunk.constants[0], j // self.grid[-1] if len(self.grid) == 2
+                               else j, axis=0)
+        if len(self.grid) == 1:
+            return first
+        second = keras.ops.take(chunk.constants[1], j % self.grid[1], axis=0)
+        return keras.ops.expand_dims(first, 2) * keras.ops.expand_dims(second, 1)
+
+    def expand(self, chunk):
+        x = chunk.x
+        masks = self.masks(chunk)
+        shaped = keras.ops.reshape(masks, _mask_shape(len(x.shape), self.axes,
+                                                      tuple(masks.shape[1:])))
+        if self.fill == "mean":
+            fill = keras.ops.mean(x, axis=self.axes, keepdims=True)
+        else:
+            fill = float(self.fill)
+        x = keras.ops.expand_dims(x, 1)
+        fill = keras.ops.expand_dims(fill, 1) if self.fill == "mean" else fill
+        rows = x * (1.0 - shaped) + fill * shaped
+        return keras.ops.reshape(rows, (-1,) + tuple(chunk.x.shape[1:]))
+
+    def reduce(self, values, chunk):
+        m = int(chunk.index.shape[0])
+        scores = keras.ops.reshape(keras.ops.cast(values, "float32"), (-1, m))
+        if self.mode == "complement":
+            window = 1.0 - scores
+        else:
+            window = keras.ops.expand_dims(keras.ops.cast(chunk.input_scores, "float32"),
+                                           1) - scores
+        window = window * chunk.valid
+        if self.resolution == "patches":
+            j = keras.ops.minimum(chunk.index, self.rows - 1)
+            return (keras.ops.matmul(window, keras.ops.one_hot(j, self.rows)),)
+        masks = self.masks(chunk)
+        flat = keras.ops.reshape(masks, (m, -1))
+        return (keras.ops.reshape(keras.ops.matmul(window, flat),
+                                  (-1,) + tuple(masks.shape[1:])),)
+
+    def finish(self, sums, chunk):
+        if self.resolution == "patches":
+            return keras.ops.reshape(sums[0], (-1,) + self.grid)
+        return sums[0] / chunk.constants[len(self.grid)]
 
 
 def row_slices(total, batch_size):
@@ -178,7 +268,27 @@ class Occlusion(PerturbationMethod):
             )
         return window_starts(length, self.patch_size[0], self.stride[0])
 
+    def expansion(self, ctx, x):
+        """``(WindowExpansion, constants)`` occluding one-array rows ``x``."""
+        if is_sequence(x, ctx, self.sequence):
+            axes, starts, patch = (1,), [self.steps(x.shape[1])], (self.patch_size[0],)
+        else:
+            axes = _spatial_axes(x, ctx.channel_axis)
+            starts = list(self.windows(x.shape[axes[0]], x.shape[axes[1]]))
+            patch = self.patch_size
+        masks = [window_masks(s, p, x.shape[axis]) for s, p, axis in zip(starts, patch, axes)]
+        count = masks[0].sum(axis=0)
+        if len(masks) == 2:
+            count = np.outer(count, masks[1].sum(axis=0))
+        fill = "mean" if self.fill_value == "mean" else float(self.fill_value)
+        expansion = WindowExpansion([len(s) for s in starts], axes, fill, self.mode,
+                                    self.resolution)
+        return expansion, masks + [count.astype(np.float32)]
+
     def attribute(self, ctx, x, row_targets):
+        if not isinstance(x, data.Inputs):
+            expansion, constants = self.expansion(ctx, x)
+            return ctx.expanded(expansion, x, row_targets, constants=constants)
         base = None
         if self.mode == "difference":
             base = ctx.forward(x, row_targets).scores.astype(np.float64)
@@ -299,6 +409,81 @@ def _spread(values, starts, patch, size):
     return (total / count).astype(np.float32)
 
 
+_CELLS, _SHIFTS = 21, 22  # kerascope.noise streams of RISE's grids and shifts
+
+
+def rise_masks(index, seed, up_h, up_w, grid_size, probability, height, width):
+    """RISE masks ``index`` (int32 ``(m,)``) in keras.ops: ``(m, height, width)``.
+
+    Cell ``(a, b)`` of grid ``j`` is kept when its uniform draw keyed by ``(seed, j)``
+    is below ``probability``; the grid is upsampled by the interpolation matrices
+    ``up_h``/``up_w`` (``(s + 1) * cell`` rows each) and cropped at a shift below
+    one cell drawn the same way."""
+    s = grid_size
+    cell_h, cell_w = math.ceil(height / s), math.ceil(width / s)
+    cells = noise.uniform(noise.keys(seed, _CELLS, index), (s, s))
+    cells = keras.ops.cast(keras.ops.less(cells, probability), "float32")
+    shifts = noise.uniform(noise.keys(seed, _SHIFTS, index), (2,))
+    shift_h = keras.ops.cast(keras.ops.floor(shifts[:, 0] * cell_h), "int32")
+    shift_w = keras.ops.cast(keras.ops.floor(shifts[:, 1] * cell_w), "int32")
+    rows = keras.ops.take(up_h, keras.ops.expand_dims(shift_h, 1)
+                          + keras.ops.arange(height, dtype="int32"), axis=0)
+    cols = keras.ops.take(up_w, keras.ops.expand_dims(shift_w, 1)
+                          + keras.ops.arange(width, dtype="int32"), axis=0)
+    return keras.ops.matmul(keras.ops.matmul(rows, cells), keras.ops.transpose(cols, (0, 2, 1)))
+
+
+class MaskExpansion(Expansion):
+    """RISE's rows on the device: masks drawn from the seed (``rise_masks``), each
+    input times each mask, scored (forward only); sums: ``sum_j p_j M_j`` per input,
+    ``sum_j p_j`` and ``sum_j M_j``. Constants: the seed and the two interpolation
+    matrices."""
+
+    gradients = False
+
+    def __init__(self, num_masks, grid_size, probability, size, channel, center):
+        self.rows = num_masks
+        self.grid_size = grid_size
+        self.probability = probability
+        self.size = tuple(size)
+        self.channel = channel
+        self.center = center
+
+    @property
+    def key(self):
+        return ("rise", self.rows, self.grid_size, self.probability, self.size, self.channel,
+                self.center)
+
+    def masks(self, chunk):
+        seed, up_h, up_w = chunk.constants
+        index = keras.ops.minimum(chunk.index, self.rows - 1)
+        return rise_masks(index, seed, up_h, up_w, self.grid_size, self.probability,
+                          *self.size)
+
+    def expand(self, chunk):
+        masks = self.masks(chunk)
+        if self.channel is not None:
+            masks = keras.ops.expand_dims(masks, self.channel)
+        rows = keras.ops.expand_dims(chunk.x, 1) * keras.ops.expand_dims(masks, 0)
+        return keras.ops.reshape(rows, (-1,) + tuple(chunk.x.shape[1:]))
+
+    def reduce(self, values, chunk):
+        m = int(chunk.index.shape[0])
+        scores = keras.ops.reshape(keras.ops.cast(values, "float32"), (-1, m)) * chunk.valid
+        masks = keras.ops.reshape(self.masks(chunk), (m, -1))
+        weighted = keras.ops.reshape(keras.ops.matmul(scores, masks), (-1,) + self.size)
+        mask_sum = keras.ops.reshape(keras.ops.matmul(keras.ops.expand_dims(chunk.valid, 0),
+                                                      masks), self.size)
+        return weighted, keras.ops.sum(scores, axis=1), mask_sum
+
+    def finish(self, sums, chunk):
+        weighted, score_sum, mask_sum = sums
+        if self.center:
+            mean = keras.ops.reshape(score_sum / self.rows, (-1, 1, 1))
+            weighted = weighted - mean * keras.ops.expand_dims(mask_sum, 0)
+        return weighted / (self.rows * self.probability)
+
+
 class RISE(PerturbationMethod):
     """RISE saliency maps ``(N, H, W)`` (see the module docstring).
 
@@ -306,9 +491,13 @@ class RISE(PerturbationMethod):
         num_masks: random masks ``N`` per input (the same masks for every input).
         grid_size: cells ``s`` per side of the random grids.
         probability: probability ``p`` that a cell is kept.
-        seed: seed of the masks (numpy Generator); None draws fresh ones.
+        seed: seed of the masks (``kerascope.noise``: the same masks on every backend);
+            None draws one for this instance (its masks stay the same across calls).
         center: subtract the mean masked score (lower variance, map shifted by a
             constant).
+
+    The masks are drawn, applied, scored and summed on the device
+    (``MaskExpansion``): one image goes in and one map comes out per input.
     """
 
     name = "rise"
@@ -323,54 +512,35 @@ class RISE(PerturbationMethod):
         self.probability = float(probability)
         self.seed = seed
         self.center = bool(center)
-        rng = np.random.default_rng(seed)
-        shape = (self.num_masks, self.grid_size, self.grid_size)
-        self._cells = rng.random(shape) < self.probability
-        self._shifts = rng.random((self.num_masks, 2))
+        self._seed = noise.seed_value(seed)
 
     def rows_per_input(self):
         return self.num_masks
 
-    def masks(self, height, width, index=None):
-        """Masks ``index`` (default all) for an ``height x width`` image, float32 in [0, 1]."""
+    def _upsampling(self, height, width):
         s = self.grid_size
         if s > height or s > width:
             raise ValueError(
                 f"grid_size: {s} cells per side do not fit an image of ({height}, {width})."
             )
-        index = np.arange(self.num_masks) if index is None else np.asarray(index)
         cell_h, cell_w = math.ceil(height / s), math.ceil(width / s)
-        up_h = interpolation_matrix(s, (s + 1) * cell_h)
-        up_w = interpolation_matrix(s, (s + 1) * cell_w)
-        shift_h = np.floor(self._shifts[index, 0] * cell_h).astype(int)
-        shift_w = np.floor(self._shifts[index, 1] * cell_w).astype(int)
-        rows = up_h[shift_h[:, None] + np.arange(height)]
-        cols = up_w[shift_w[:, None] + np.arange(width)]
-        cells = self._cells[index].astype(np.float64)
-        return np.matmul(np.matmul(rows, cells), cols.transpose(0, 2, 1)).astype(np.float32)
+        return (interpolation_matrix(s, (s + 1) * cell_h).astype(np.float32),
+                interpolation_matrix(s, (s + 1) * cell_w).astype(np.float32))
+
+    def masks(self, height, width, index=None):
+        """Masks ``index`` (default all) for an ``height x width`` image, float32 in [0, 1]."""
+        up_h, up_w = self._upsampling(height, width)
+        index = np.arange(self.num_masks) if index is None else np.asarray(index)
+        masks = rise_masks(keras.ops.convert_to_tensor(index.astype(np.int32)), self._seed,
+                           keras.ops.convert_to_tensor(up_h), keras.ops.convert_to_tensor(up_w),
+                           self.grid_size, self.probability, height, width)
+        return keras.ops.convert_to_numpy(masks)
 
     def attribute(self, ctx, x, row_targets):
         ax, ay = _spatial_axes(x, ctx.channel_axis)
-        height, width = x.shape[ax], x.shape[ay]
-        n = len(x)
-        weighted = np.zeros((n, height, width), dtype=np.float64)
-        mask_sum = np.zeros((height, width), dtype=np.float64)
-        score_sum = np.zeros(n, dtype=np.float64)
-        per_slice = max(1, ctx.batch_size * _SLICE_BATCHES // n)
         channel = None if x.ndim == 3 else (3 if ay == 2 else 1)
-        for start in range(0, self.num_masks, per_slice):
-            stop = min(start + per_slice, self.num_masks)
-            masks = self.masks(height, width, np.arange(start, stop))
-            m = len(masks)
-            shaped = masks if channel is None else np.expand_dims(masks, channel)
-            rows = (x[:, None] * shaped[None]).reshape((n * m,) + x.shape[1:])
-            scores = ctx.forward(rows, np.repeat(row_targets, m)).scores
-            scores = scores.astype(np.float64).reshape(n, m)
-            # einsum's own loops, not BLAS threads competing with the framework's.
-            weighted += np.einsum("nm,mhw->nhw", scores, masks, optimize=False)
-            mask_sum += masks.sum(axis=0)
-            score_sum += scores.sum(axis=1)
-        if self.center:
-            weighted -= (score_sum / self.num_masks)[:, None, None] * mask_sum[None]
-        return (weighted / (self.num_masks * self.probability)).astype(np.float32)
-
+        size = (x.shape[ax], x.shape[ay])
+        expansion = MaskExpansion(self.num_masks, self.grid_size, self.probability, size,
+                                  channel, self.center)
+        constants = (np.asarray(self._seed, dtype=np.int32), *self._upsampling(*size))
+        return ctx.expanded(expansion, x, row_targets, constants=constants)

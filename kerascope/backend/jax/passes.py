@@ -14,12 +14,20 @@ variables with their variable layouts (replicated for ``DataParallel``), and
 """
 
 import collections
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import keras
 
-from kerascope.backend.common import Passes, note_trace, replace_outputs, run_view
+from kerascope.backend.common import (
+    Passes,
+    fused_scores,
+    fused_targets,
+    note_trace,
+    replace_outputs,
+    run_view,
+)
 
 
 def _variables(model):
@@ -166,5 +174,39 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
         if placement is not None:
             placement.note(outputs if gx is None else jax.tree_util.tree_leaves(gx)[0])
         return Passes(outputs, scores, units, gx, tuple(captured), tuple(gl))
+
+    return call
+
+
+def make_fused(view, score, expansion):
+    """``call(chunk) -> partial sums``: ``expansion``'s rows made, differentiated (or
+    scored) and reduced in one ``jax.jit`` program; only the chunk's arrays go in."""
+
+    def total(rows, variables, targets):
+        return jnp.sum(fused_scores(view, score, rows, targets, variables))
+
+    gradient = jax.grad(total)
+
+    @jax.jit
+    def fused(variables, x, targets, samples, index, inputs, constants):
+        note_trace("fused")
+        chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
+                                    inputs=inputs, constants=constants)
+        if expansion.input_scores:
+            chunk.input_scores = fused_scores(view, score, x, targets, variables)
+        rows = expansion.expand(chunk)
+        row_targets = fused_targets(targets, index.shape[0])
+        if expansion.gradients:
+            values = gradient(rows, variables, row_targets)
+        else:
+            values = fused_scores(view, score, rows, row_targets, variables)
+        return tuple(expansion.reduce(values, chunk))
+
+    template = [None]
+
+    def call(chunk, targets):
+        template[0] = chunk
+        return fused(_variables(view.model), chunk.x, targets, chunk.samples, chunk.index,
+                     tuple(chunk.inputs), tuple(chunk.constants))
 
     return call

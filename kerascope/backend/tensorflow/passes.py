@@ -15,10 +15,18 @@ concatenated back in order.
 """
 
 import collections
+import dataclasses
 
 import tensorflow as tf
 
-from kerascope.backend.common import Passes, note_trace, replace_outputs, run_view
+from kerascope.backend.common import (
+    Passes,
+    fused_scores,
+    fused_targets,
+    note_trace,
+    replace_outputs,
+    run_view,
+)
 
 
 class Placement:
@@ -198,5 +206,39 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
             input_grads = tf.nest.pack_sequence_as(template, list(grads[:count]))
             grads = grads[count:]
         return Passes(outputs, scores, units, input_grads, tuple(captured), tuple(grads))
+
+    return call
+
+
+def make_fused(view, score, expansion):
+    """``call(chunk, targets) -> partial sums``: ``expansion``'s rows made,
+    differentiated (or scored) and reduced in one ``tf.function``; only the chunk's
+    arrays go in. One trace per chunk shape (the runner keeps them few)."""
+
+    @tf.function(autograph=False)
+    def fused(x, targets, samples, index, inputs, constants):
+        note_trace("fused")
+        chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
+                                    inputs=inputs, constants=constants)
+        if expansion.input_scores:
+            chunk.input_scores = fused_scores(view, score, x, targets)
+        rows = expansion.expand(chunk)
+        row_targets = fused_targets(targets, index.shape[0])
+        if expansion.gradients:
+            with tf.GradientTape() as tape:
+                tape.watch(rows)
+                scores = fused_scores(view, score, rows, row_targets)
+            values = tape.gradient(scores, rows,
+                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        else:
+            values = fused_scores(view, score, rows, row_targets)
+        return tuple(expansion.reduce(values, chunk))
+
+    template = [None]
+
+    def call(chunk, targets):
+        template[0] = chunk
+        return fused(chunk.x, targets, chunk.samples, chunk.index, tuple(chunk.inputs),
+                     tuple(chunk.constants))
 
     return call

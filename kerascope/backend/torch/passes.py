@@ -8,7 +8,14 @@ list/tuple/dict of tensors; the input gradient has the same structure.
 import keras
 import torch
 
-from kerascope.backend.common import Passes, note_trace, replace_outputs, run_view
+from kerascope.backend.common import (
+    Passes,
+    fused_scores,
+    fused_targets,
+    note_trace,
+    replace_outputs,
+    run_view,
+)
 
 
 def make_forward(view, score):
@@ -60,5 +67,33 @@ def make_backprop(view, score, wrt_inputs=True):
             tuple(map(detach, captured)),
             tuple(layer_grads),
         )
+
+    return call
+
+
+def make_fused(view, score, expansion):
+    """``call(chunk, targets) -> partial sums``: ``expansion``'s rows made,
+    differentiated (or scored) and reduced where the tensors live (eagerly); only
+    the chunk's arrays go in."""
+    note_trace("fused")
+
+    def call(chunk, targets):
+        with torch.no_grad():
+            if expansion.input_scores:
+                chunk.input_scores = fused_scores(view, score, chunk.x, targets)
+            rows = expansion.expand(chunk)
+            row_targets = fused_targets(targets, chunk.index.shape[0])
+        if expansion.gradients:
+            with torch.enable_grad():
+                rows = rows.detach().requires_grad_(True)
+                scores = fused_scores(view, score, rows, row_targets)
+                (values,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
+            if values is None:
+                values = torch.zeros_like(rows)
+        else:
+            with torch.no_grad():
+                values = fused_scores(view, score, rows, row_targets)
+        with torch.no_grad():
+            return tuple(expansion.reduce(values, chunk))
 
     return call

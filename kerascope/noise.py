@@ -1,0 +1,92 @@
+"""Counter-based random numbers in ``keras.ops``: the same draws on every backend.
+
+Each number is a pure function of ``(seed, stream, key, element)``: a 32-bit integer
+hash (Wellons' ``lowbias32``: xor-shifts and multiplications by odd constants,
+wrapping modulo 2^32) of the counters, so it can be computed on the device inside a
+compiled pass, in any order and in any batch split, and TensorFlow, JAX and PyTorch
+give bit-identical uniform draws (float32 multiples of 2^-24) and normal draws equal
+to the last ulp of ``log``/``cos`` (Box-Muller). No state, nothing to copy from the
+host: a method draws the noise of input ``i``, copy ``j`` from ``key = (i, j)``.
+
+Integers are int32 with wrap-around (every backend's two's-complement arithmetic);
+logical right shifts are arithmetic shifts with the sign bits masked off.
+"""
+
+import math
+
+import numpy as np
+
+import keras
+
+_GOLDEN = -1640531527  # 0x9E3779B9 as int32
+_M1 = 0x7FEB352D
+_M2 = -2073254261  # 0x846CA68B as int32
+_STREAM = 0x27D4EB2F
+
+
+def seed_value(seed):
+    """``seed`` as a non-negative int32 (None: fresh entropy from the OS)."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an int or None, got {seed!r}.")
+    return int(seed) & 0x7FFFFFFF
+
+
+def _int(value):
+    """A Python int as an int32 tensor, wrapped modulo 2^32."""
+    wrapped = (int(value) + 2**31) % 2**32 - 2**31
+    return keras.ops.convert_to_tensor(np.asarray(wrapped, dtype=np.int32))
+
+
+def _lsr(h, bits):
+    """Logical right shift of int32 ``h``."""
+    return keras.ops.bitwise_and(keras.ops.right_shift(h, bits), (1 << (32 - bits)) - 1)
+
+
+def hash32(h):
+    """The ``lowbias32`` integer hash of int32 tensor ``h`` (bijective on 32 bits)."""
+    h = keras.ops.bitwise_xor(h, _lsr(h, 16))
+    h = keras.ops.multiply(h, _int(_M1))
+    h = keras.ops.bitwise_xor(h, _lsr(h, 15))
+    h = keras.ops.multiply(h, _int(_M2))
+    return keras.ops.bitwise_xor(h, _lsr(h, 16))
+
+
+def keys(seed, stream, *counters):
+    """One int32 key per broadcast element of ``counters`` (int32 tensors or ints;
+    ``seed`` an int or an int32 scalar tensor):
+    ``hash(... hash(hash(seed, stream) ^ c1) ... ^ ck)``."""
+    seed = _int(seed) if isinstance(seed, (int, np.integer)) else keras.ops.cast(seed, "int32")
+    h = hash32(keras.ops.add(seed, _int(stream * _STREAM)))
+    for counter in counters:
+        counter = keras.ops.cast(counter, "int32")
+        h = hash32(keras.ops.bitwise_xor(h, hash32(keras.ops.add(counter, _int(_GOLDEN)))))
+    return h
+
+
+def _element_bits(key, shape, salt):
+    """int32 hashes of shape ``key.shape + shape``: element ``e`` of each key."""
+    size = int(np.prod(shape)) if shape else 1
+    index = keras.ops.reshape(keras.ops.arange(size, dtype="int32"), tuple(shape) or ())
+    key = keras.ops.reshape(key, tuple(key.shape) + (1,) * len(shape))
+    mixed = keras.ops.add(keras.ops.multiply(index, _int(_GOLDEN)), _int(salt))
+    return hash32(hash32(keras.ops.bitwise_xor(key, mixed)))
+
+
+def _unit(bits):
+    """float32 in [0, 1): the top 24 bits times 2^-24 (exact in float32)."""
+    return keras.ops.multiply(keras.ops.cast(_lsr(bits, 8), "float32"), 2.0 ** -24)
+
+
+def uniform(key, shape=()):
+    """Uniform [0, 1) float32 draws of shape ``key.shape + shape``, one set per key."""
+    return _unit(_element_bits(key, shape, 0))
+
+
+def normal(key, shape=()):
+    """Standard normal float32 draws of shape ``key.shape + shape`` (Box-Muller)."""
+    u1 = keras.ops.subtract(1.0, _unit(_element_bits(key, shape, 0)))  # (0, 1]
+    u2 = _unit(_element_bits(key, shape, 0x5BD1E995))
+    radius = keras.ops.sqrt(keras.ops.multiply(-2.0, keras.ops.log(u1)))
+    return keras.ops.multiply(radius, keras.ops.cos(keras.ops.multiply(2.0 * math.pi, u2)))
