@@ -88,8 +88,29 @@ def fused_scores(view, score, rows, targets, variables=None):
     return run_view(view, score, rows, targets, variables=variables)[1]
 
 
-def fused_targets(targets, m):
-    """Each input's target repeated for its ``m`` rows."""
+def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradient,
+              variables=None):
+    """One chunk of a fused expansion, traced inside a backend's compiled function:
+    ``(partial sums, first)``.
+
+    With ``resolve``, the inputs ``chunk.x`` are passed first with ``score`` and
+    ``first`` is their ``(outputs, scores, units)``; the rows then explain those
+    units. ``gradient(rows, row_targets)`` is the backend's input gradient of the
+    rows' ``row_score`` (used when ``expansion.gradients``)."""
     import keras
 
-    return keras.ops.repeat(targets, m, axis=0)
+    first = ()
+    if resolve:
+        outputs, scores, targets, _ = run_view(view, score, chunk.x, targets,
+                                               variables=variables)
+        chunk.input_scores = scores
+        first = (outputs, scores, targets)
+    elif expansion.input_scores:
+        chunk.input_scores = fused_scores(view, row_score, chunk.x, targets, variables)
+    rows = expansion.expand(chunk)
+    row_targets = keras.ops.repeat(targets, chunk.index.shape[0], axis=0)
+    if expansion.gradients:
+        values = gradient(rows, row_targets)
+    else:
+        values = fused_scores(view, row_score, rows, row_targets, variables)
+    return tuple(expansion.reduce(values, chunk)), first

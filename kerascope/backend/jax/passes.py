@@ -23,9 +23,9 @@ import keras
 from kerascope.backend.common import (
     Passes,
     fused_scores,
-    fused_targets,
     note_trace,
     replace_outputs,
+    run_fused,
     run_view,
 )
 
@@ -181,10 +181,7 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
 def make_fused(view, score, row_score, expansion):
     """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
     differentiated (or scored at ``row_score``) and reduced in one ``jax.jit``
-    program; only the chunk's arrays go in. With ``resolve``, the inputs themselves
-    are passed first with ``score`` (``"predicted"``/top-k resolve there) and
-    ``first`` is their ``(outputs, scores, units)``; the rows then explain
-    ``units``. Without, ``targets`` are units already (a later chunk)."""
+    program (``common.run_fused``); only the chunk's arrays go in."""
 
     def total(rows, variables, targets):
         return jnp.sum(fused_scores(view, row_score, rows, targets, variables))
@@ -195,20 +192,8 @@ def make_fused(view, score, row_score, expansion):
         note_trace("fused")
         chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
                                     inputs=inputs, constants=constants)
-        first = ()
-        if resolve:
-            outputs, scores, targets, _ = run_view(view, score, x, targets, None, variables)
-            chunk.input_scores = scores
-            first = (outputs, scores, targets)
-        elif expansion.input_scores:
-            chunk.input_scores = fused_scores(view, row_score, x, targets, variables)
-        rows = expansion.expand(chunk)
-        row_targets = fused_targets(targets, index.shape[0])
-        if expansion.gradients:
-            values = gradient(rows, variables, row_targets)
-        else:
-            values = fused_scores(view, row_score, rows, row_targets, variables)
-        return tuple(expansion.reduce(values, chunk)), first
+        return run_fused(view, score, row_score, expansion, chunk, targets, resolve,
+                         lambda rows, t: gradient(rows, variables, t), variables)
 
     compiled = jax.jit(fused, static_argnames=("resolve",))
     template = [None]

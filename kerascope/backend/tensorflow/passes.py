@@ -22,9 +22,9 @@ import tensorflow as tf
 from kerascope.backend.common import (
     Passes,
     fused_scores,
-    fused_targets,
     note_trace,
     replace_outputs,
+    run_fused,
     run_view,
 )
 
@@ -212,32 +212,21 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
 
 def make_fused(view, score, row_score, expansion):
     """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
-    differentiated (or scored at ``row_score``) and reduced in one ``tf.function``;
-    only the chunk's arrays go in (see the JAX backend for ``resolve``). One trace
-    per chunk shape (the runner keeps them few)."""
+    differentiated (or scored at ``row_score``) and reduced in one ``tf.function``
+    (``common.run_fused``); only the chunk's arrays go in. One trace per chunk shape
+    (the runner keeps them few)."""
+
+    def gradient(rows, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(rows)
+            scores = fused_scores(view, row_score, rows, targets)
+        return tape.gradient(scores, rows, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
     def body(x, targets, samples, index, inputs, constants, resolve):
         note_trace("fused")
         chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
                                     inputs=inputs, constants=constants)
-        first = ()
-        if resolve:
-            outputs, scores, targets, _ = run_view(view, score, x, targets)
-            chunk.input_scores = scores
-            first = (outputs, scores, targets)
-        elif expansion.input_scores:
-            chunk.input_scores = fused_scores(view, row_score, x, targets)
-        rows = expansion.expand(chunk)
-        row_targets = fused_targets(targets, index.shape[0])
-        if expansion.gradients:
-            with tf.GradientTape() as tape:
-                tape.watch(rows)
-                scores = fused_scores(view, row_score, rows, row_targets)
-            values = tape.gradient(scores, rows,
-                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        else:
-            values = fused_scores(view, row_score, rows, row_targets)
-        return tuple(expansion.reduce(values, chunk)), first
+        return run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradient)
 
     compiled = {flag: tf.function(lambda *args, flag=flag: body(*args, flag), autograph=False)
                 for flag in (False, True)}

@@ -11,9 +11,9 @@ import torch
 from kerascope.backend.common import (
     Passes,
     fused_scores,
-    fused_targets,
     note_trace,
     replace_outputs,
+    run_fused,
     run_view,
 )
 
@@ -73,32 +73,20 @@ def make_backprop(view, score, wrt_inputs=True):
 
 def make_fused(view, score, row_score, expansion):
     """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
-    differentiated (or scored at ``row_score``) and reduced where the tensors live
-    (eagerly); only the chunk's arrays go in (see the JAX backend for ``resolve``)."""
+    differentiated (or scored at ``row_score``) and reduced where the tensors live,
+    eagerly (``common.run_fused``); only the chunk's arrays go in."""
     note_trace("fused")
 
+    def gradient(rows, targets):
+        with torch.enable_grad():
+            rows = rows.detach().requires_grad_(True)
+            scores = fused_scores(view, row_score, rows, targets)
+            (grads,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
+        return torch.zeros_like(rows) if grads is None else grads
+
     def call(chunk, targets, resolve):
-        first = ()
         with torch.no_grad():
-            if resolve:
-                outputs, scores, targets, _ = run_view(view, score, chunk.x, targets)
-                chunk.input_scores = scores
-                first = (outputs, scores, targets)
-            elif expansion.input_scores:
-                chunk.input_scores = fused_scores(view, row_score, chunk.x, targets)
-            rows = expansion.expand(chunk)
-            row_targets = fused_targets(targets, chunk.index.shape[0])
-        if expansion.gradients:
-            with torch.enable_grad():
-                rows = rows.detach().requires_grad_(True)
-                scores = fused_scores(view, row_score, rows, row_targets)
-                (values,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
-            if values is None:
-                values = torch.zeros_like(rows)
-        else:
-            with torch.no_grad():
-                values = fused_scores(view, row_score, rows, row_targets)
-        with torch.no_grad():
-            return tuple(expansion.reduce(values, chunk)), first
+            return run_fused(view, score, row_score, expansion, chunk, targets, resolve,
+                             gradient)
 
     return call
