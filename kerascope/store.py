@@ -222,10 +222,9 @@ class _Zarr(_Writer):
     def add(self, array):
         array = self.check(array)
         if self.array is None:
-            self.array = self.zarr.create_array(
-                store=str(self.tmp), shape=(0,) + self.sample_shape,
-                chunks=(max(1, len(array)),) + self.sample_shape, dtype="float32",
-                overwrite=True)
+            self.array = self.zarr.open_array(
+                str(self.tmp), mode="w", shape=(0,) + self.sample_shape,
+                chunks=(max(1, len(array)),) + self.sample_shape, dtype="float32")
         self.array.append(array, axis=0)
 
     def finish(self):
