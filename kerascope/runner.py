@@ -127,6 +127,7 @@ class PassRunner:
         self.replicas = 1 if self.placement is None else self.placement.replicas
         self.calls = self.bytes_in = self.bytes_out = 0
         self._compiled_sizes = set()
+        self._constants = {}
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
@@ -150,33 +151,49 @@ class PassRunner:
         fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
         return self._run(fn, x, targets, layer_values)
 
-    def expanded(self, expansion, x, targets, samples, inputs=(), constants=()):
-        """One map per input of ``x`` (numpy): ``expansion``'s rows made, passed and
+    @property
+    def fuses(self):
+        """Whether ``expanded`` runs fused: one device (no distribution) and not inside
+        ``expansion.host_reductions()``."""
+        return self.placement is None and expansions.fused_enabled()
+
+    def expanded(self, expansion, x, targets, samples, inputs=(), constants=(),
+                 row_score=None):
+        """Maps and passes of inputs ``x``: ``expansion``'s rows made, passed and
         reduced on the device (``kerascope.expansion``), ``batch_size`` rows per call.
 
-        ``targets``: int32 units, one per input; ``samples``: each input's index in
-        the whole call (keys random draws); ``inputs``: per-input arrays sent along;
-        ``constants``: arrays shared by every call (sent once). Inputs are grouped so
-        that a group's rows fit in ``batch_size``; an input with more rows than that
-        has them made in equal chunks whose partial sums are added on the device.
-        Unfused (each step a host round trip) under a distribution or inside
-        ``expansion.host_reductions()``."""
+        Each group of inputs goes to the device once: the first call passes the inputs
+        themselves with this runner's score (``targets`` may be ranks: "predicted",
+        top-k), and their rows explain the units found there, scored with
+        ``row_score`` (``fuses`` must hold). ``samples``: each input's index in the
+        whole call (keys random draws); ``inputs``: per-input arrays sent along;
+        ``constants``: arrays shared by every call (sent once per runner). Inputs are
+        grouped so that a group's rows fit in ``batch_size``; an input with more rows
+        than that has them made in equal chunks whose partial sums are merged on the
+        device. Returns ``(maps, Passes(outputs, scores, units))`` as numpy."""
+        fn = backend.fused(self.view, self.score, row_score, expansion)
+        return self._expand(expansion, x, targets, samples, inputs, constants, fn)
+
+    def expanded_on_host(self, expansion, x, units, samples, inputs=(), constants=()):
+        """The maps of ``expanded`` for explicit ``units``, unfused: each chunk's rows
+        built, passed through ``backprop``/``forward`` and reduced, each step a host
+        round trip (the reference; the route under a distribution)."""
+        return self._expand(expansion, x, units, samples, inputs, constants, None)[0]
+
+    def _expand(self, expansion, x, targets, samples, inputs, constants, fn):
+        fused = fn is not None
         k = expansion.rows
         chunks = -(-k // self.batch_size)
         m = -(-k // chunks)
         group = max(1, self.batch_size // m)
-        fused = self.placement is None and expansions.fused_enabled()
-        fn = backend.fused(self.view, self.score, expansion) if fused else None
         to = keras.ops.convert_to_tensor
-        indices = [np.arange(c * m, (c + 1) * m, dtype=np.int32) for c in range(chunks)]
-        if fused:  # sent once per call
-            self._count(0, sum(int(np.asarray(a).nbytes) for a in (*constants, *indices)), 0)
-        constants = tuple(to(np.asarray(c)) for c in constants)
-        indices = [to(index) for index in indices]
+        constants = tuple(self._constant(c, fused) for c in constants)
+        indices = [self._constant(np.arange(c * m, (c + 1) * m, dtype=np.int32), fused)
+                   for c in range(chunks)]
         targets = np.asarray(targets, dtype=np.int32)
         samples = np.asarray(samples, dtype=np.int32)
-        pad = backend.pads_batches() or backend.backend_name() == "tensorflow"
-        maps = []
+        pad = fused and (backend.pads_batches() or backend.backend_name() == "tensorflow")
+        maps, firsts = [], []
         for start in range(0, len(x), group):
             stop = min(start + group, len(x))
             real = stop - start
@@ -187,24 +204,45 @@ class PassRunner:
                 parts = [np.concatenate([p, np.repeat(p[-1:], size - real, axis=0)])
                          for p in parts]
             if fused:  # each group's arrays go to the device once, for all its chunks
-                self._count(size * m * chunks, sum(p.nbytes for p in parts), 0)
-            xb, tb, sb, *ib = (to(p) for p in parts)
-            chunk = expansions.Chunk(xb, sb, None, tuple(ib), constants, rows=k)
-            sums = None
+                self._count(size * (m * chunks + 1), sum(p.nbytes for p in parts), 0)
+            xb, tb, sb, *ib = (to(p) for p in parts) if fused else parts
+            chunk = expansions.Chunk(to(xb), to(sb), None, tuple(map(to, ib)), constants,
+                                     rows=k)
+            sums = first = None
             for index in indices:
                 chunk.index = index
                 if fused:
-                    part = fn(chunk, tb)
+                    part, resolved = fn(chunk, tb, first is None)
+                    if first is None:
+                        first, tb = resolved, resolved[2]
                     self.calls += 1
                     record_traffic(0, 0, 0, {backend.device_name(part[0]): size * m})
                 else:
-                    part = self._unfused(expansion, chunk, parts[1])
+                    part = self._unfused(expansion, chunk, tb)
                 sums = part if sums is None else expansion.combine(sums, part)
             result = keras.ops.convert_to_numpy(expansion.finish(sums, chunk))
             if fused:
-                self._count(0, 0, result.nbytes)
+                first = [keras.ops.convert_to_numpy(a)[:real] for a in first]
+                self._count(0, 0, result.nbytes + sum(a.nbytes for a in first))
+                firsts.append(first)
             maps.append(result[:real])
-        return np.concatenate(maps)
+        passes = None
+        if fused:
+            outputs, scores, units = (np.concatenate(a) for a in zip(*firsts))
+            passes = Passes(outputs=outputs, scores=scores, units=units)
+        return np.concatenate(maps), passes
+
+    def _constant(self, array, count):
+        """``array`` on the device, sent once per runner (an explanation call) however
+        many groups of inputs use it."""
+        array = np.ascontiguousarray(array)
+        key = (array.dtype.str, array.shape, hash(array.tobytes()))
+        tensor = self._constants.get(key)
+        if tensor is None:
+            tensor = self._constants[key] = keras.ops.convert_to_tensor(array)
+            if count:
+                self._count(0, array.nbytes, 0)
+        return tensor
 
     def _count(self, rows, sent, received):
         """Traffic outside ``_run`` (fused expansions), counted without a call."""

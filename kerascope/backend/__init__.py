@@ -74,14 +74,17 @@ def compiled(view, score, gradients, wrt_inputs=True, placement=None):
     return fn
 
 
-def fused(view, score, expansion):
+def fused(view, score, row_score, expansion):
     """The cached compiled ``expand -> pass -> reduce`` function of ``expansion``
-    (``kerascope.expansion``) for ``view`` and ``score``:
-    ``fn(chunk) -> partial sums`` (device tensors), one call per chunk of rows."""
-    key = (id(view.model), view.key, score.key, "fused", expansion.key, backend_name())
+    (``kerascope.expansion``) for ``view``: ``fn(chunk, targets, resolve) -> (sums,
+    first)`` (device tensors), one call per chunk of rows. ``resolve``: the inputs
+    are first passed with ``score`` (``first`` = their outputs, scores and units),
+    and the rows explain those units with ``row_score``."""
+    key = (id(view.model), view.key, score.key, row_score.key, "fused", expansion.key,
+           backend_name())
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = _module().make_fused(view, score, expansion)
+        fn = _CACHE[key] = _module().make_fused(view, score, row_score, expansion)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:

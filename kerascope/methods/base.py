@@ -228,15 +228,26 @@ class Context:
         passes = self.forward(x, row_targets)
         return passes, passes.units.astype(np.int32)
 
-    def expanded(self, expansion, x, units, inputs=(), constants=()):
-        """One map per row of ``x`` from a ``kerascope.expansion.Expansion``: its rows
-        made, passed at the explicit output ``units`` and reduced on the device, so
-        that only ``x`` (and the per-row ``inputs``) go in and the maps come out
-        (``PassRunner.expanded``). Random draws are keyed by ``row_samples``."""
+    def expanded(self, expansion, x, row_targets, inputs=(), constants=()):
+        """``(maps, passes)`` of rows ``x`` from a ``kerascope.expansion.Expansion``:
+        its rows made, passed and reduced on the device, the inputs themselves passed
+        in the same program (their outputs and target units come back as
+        ``passes``), so that only ``x`` (and the per-row ``inputs``) go in and the
+        maps come out (``PassRunner.expanded``). Random draws are keyed by
+        ``row_samples``. Under a distribution, or inside
+        ``expansion.host_reductions()``, the same expansion runs unfused."""
         samples = self.row_samples
         if samples is None or len(samples) != len(x):
             samples = np.arange(len(x))
-        return self._unit_runner().expanded(expansion, x, units, samples, inputs, constants)
+        if self._runner.fuses:
+            return self._runner.expanded(expansion, x, row_targets, samples, inputs,
+                                         constants, row_score=self.unit_score)
+        passes, units = self.resolve_units(x, row_targets)
+        if passes is None:
+            passes = self.forward(x, units)
+        maps = self._unit_runner().expanded_on_host(expansion, x, units, samples, inputs,
+                                                    constants)
+        return maps, passes
 
     def reduction(self, how):
         """The channel reduction a device-side ``finish`` applies: ``how``, or None

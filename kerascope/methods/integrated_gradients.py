@@ -242,6 +242,7 @@ class IntegratedGradients(LayerOption, Method):
     paper = "Sundararajan, Taly & Yan 2017, arXiv:1703.01365"
     signed = True
     multi_input = True
+    evaluates_inputs = True  # the fused pass resolves the targets at the inputs
 
     def __init__(self, n_steps=50, baseline="zeros", method="riemann_trapezoid",
                  channel_reduction="sum", blur_sigma=5.0, seed=None,
@@ -324,16 +325,17 @@ class IntegratedGradients(LayerOption, Method):
         if self.layer is not None:
             return self._attribute_layer(ctx, x, row_targets)
         ctx.check_differentiable()
-        passes, units = ctx.resolve_units(x, row_targets)
         if not isinstance(x, data.Inputs) and not np.issubdtype(x.dtype, np.integer):
             expansion, inputs, constants = self.expansion(x, ctx)
-            attributions = ctx.expanded(expansion, x, units, inputs, constants)
+            attributions, passes = ctx.expanded(expansion, x, row_targets, inputs, constants)
             if self.return_convergence_delta:
+                units = passes.units.astype(np.int32)
                 base = self.baselines(x, ctx)
                 ends = ctx.forward(data.concat_rows([x, base]), np.concatenate([units] * 2),
                                    units=True)
                 self._record_delta(ctx, attributions, ends.scores, len(x))
             return attributions, passes
+        passes, units = ctx.resolve_units(x, row_targets)
         base = self.baselines(x, ctx)
         path = data.per_input(self._path, x, base)
         grads = ctx.backprop(path, np.repeat(units, self.n_steps), units=True).input_grads

@@ -214,6 +214,7 @@ class Occlusion(PerturbationMethod):
 
     name = "occlusion"
     aliases = ("occlusion_sensitivity",)
+    evaluates_inputs = True  # the fused pass resolves the targets at the inputs
     summary = "Score drop when a sliding patch of the input is covered."
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
     multi_input = True
@@ -289,16 +290,16 @@ class Occlusion(PerturbationMethod):
         if not isinstance(x, data.Inputs):
             expansion, constants = self.expansion(ctx, x)
             return ctx.expanded(expansion, x, row_targets, constants=constants)
-        base = None
-        if self.mode == "difference":
-            base = ctx.forward(x, row_targets).scores.astype(np.float64)
+        passes, row_targets = ctx.resolve_units(x, row_targets)
+        if passes is None:
+            passes = ctx.forward(x, row_targets, units=True)
+        base = passes.scores.astype(np.float64)
         if isinstance(x, data.Inputs):
             chosen = explained_inputs(self.inputs, x)
             return x.with_arrays(
                 self._occlude(ctx, x, k, row_targets, base) if k in chosen else None
                 for k in range(len(x.arrays))
-            )
-        return self._occlude(ctx, x, None, row_targets, base)
+            ), passes
 
     def _occlude(self, ctx, x, k, row_targets, base):
         """Map of input ``k`` of ``x`` (None: ``x`` is one array)."""
@@ -335,7 +336,7 @@ class Occlusion(PerturbationMethod):
                 batch = batch.with_arrays(
                     rows if j == k else array for j, array in enumerate(batch.arrays)
                 )
-            values[start:stop] = ctx.forward(batch, row_targets[inputs]).scores
+            values[start:stop] = ctx.forward(batch, row_targets[inputs], units=True).scores
         values = values.reshape((len(a),) + tuple(len(s) for s in starts))
         if self.mode == "complement":
             values = 1.0 - values
@@ -435,9 +436,9 @@ def rise_masks(index, seed, up_h, up_w, grid_size, probability, height, width):
 
 class MaskExpansion(Expansion):
     """RISE's rows on the device: masks drawn from the seed (``rise_masks``), each
-    input times each mask, scored (forward only); sums: ``sum_j p_j M_j`` per input,
-    ``sum_j p_j`` and ``sum_j M_j``. Constants: the seed and the two interpolation
-    matrices."""
+    input times each mask, scored (forward only); sums: ``sum_j p_j M_j`` per input
+    and ``sum_j M_j`` (``center``: ``sum_j (p_j - mean p) M_j`` with the count and
+    mean of the scores). Constants: the seed and the two interpolation matrices."""
 
     gradients = False
 
@@ -469,19 +470,30 @@ class MaskExpansion(Expansion):
 
     def reduce(self, values, chunk):
         m = int(chunk.index.shape[0])
-        scores = keras.ops.reshape(keras.ops.cast(values, "float32"), (-1, m)) * chunk.valid
+        valid = chunk.valid
+        scores = keras.ops.reshape(keras.ops.cast(values, "float32"), (-1, m)) * valid
         masks = keras.ops.reshape(self.masks(chunk), (m, -1))
-        weighted = keras.ops.reshape(keras.ops.matmul(scores, masks), (-1,) + self.size)
-        mask_sum = keras.ops.reshape(keras.ops.matmul(keras.ops.expand_dims(chunk.valid, 0),
-                                                      masks), self.size)
-        return weighted, keras.ops.sum(scores, axis=1), mask_sum
+        mask_sum = keras.ops.matmul(keras.ops.expand_dims(valid, 0), masks)[0]
+        if not self.center:
+            return keras.ops.matmul(scores, masks), mask_sum
+        # centred within the chunk (two passes), merged exactly by ``combine``: the
+        # centred map is a small difference of large sums, kept small throughout
+        count = keras.ops.sum(valid)
+        mean = keras.ops.sum(scores, axis=1) / keras.ops.maximum(count, 1.0)
+        centred = keras.ops.matmul((scores - keras.ops.expand_dims(mean, 1)) * valid, masks)
+        return centred, mask_sum, count, mean
+
+    def combine(self, sums, more):
+        if not self.center:
+            return super().combine(sums, more)
+        (c_a, s_a, n_a, m_a), (c_b, s_b, n_b, m_b) = sums, more
+        count = n_a + n_b
+        mean = m_a + (m_b - m_a) * (n_b / keras.ops.maximum(count, 1.0))
+        shift = lambda m, s: keras.ops.expand_dims(m - mean, 1) * keras.ops.expand_dims(s, 0)  # noqa: E731
+        return c_a + c_b + shift(m_a, s_a) + shift(m_b, s_b), s_a + s_b, count, mean
 
     def finish(self, sums, chunk):
-        weighted, score_sum, mask_sum = sums
-        if self.center:
-            mean = keras.ops.reshape(score_sum / self.rows, (-1, 1, 1))
-            weighted = weighted - mean * keras.ops.expand_dims(mask_sum, 0)
-        return weighted / (self.rows * self.probability)
+        return keras.ops.reshape(sums[0], (-1,) + self.size) / (self.rows * self.probability)
 
 
 class RISE(PerturbationMethod):
@@ -501,6 +513,7 @@ class RISE(PerturbationMethod):
     """
 
     name = "rise"
+    evaluates_inputs = True  # the fused pass resolves the targets at the inputs
     summary = "Masked-input scores averaged over random smooth masks."
     paper = "Petsiuk, Das & Saenko 2018, arXiv:1806.07421"
 

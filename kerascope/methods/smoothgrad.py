@@ -139,6 +139,7 @@ class SmoothGrad(LayerOption, Method):
     paper = "Smilkov et al. 2017, arXiv:1706.03825"
     variant = "smoothgrad"
     multi_input = True
+    evaluates_inputs = True  # the fused pass resolves the targets at the inputs
 
     def __init__(self, num_samples=25, noise=0.15, variant=None, seed=None,
                  channel_reduction="default", layer=None):
@@ -179,8 +180,13 @@ class SmoothGrad(LayerOption, Method):
     def attribute(self, ctx, x, row_targets):
         if self.layer is None:
             ctx.check_differentiable()
-        passes, units = ctx.resolve_units(x, row_targets)
         seed = ctx.seed(self.seed)
+        if self.layer is None and not isinstance(x, data.Inputs):
+            expansion = NoiseExpansion(self.num_samples, self.noise, self.variant,
+                                       ctx.reduction(self.channel_reduction), ctx.channel_axis)
+            return ctx.expanded(expansion, x, row_targets,
+                                constants=(np.asarray(seed, dtype=np.int32),))
+        passes, units = ctx.resolve_units(x, row_targets)
         samples = ctx.row_samples if ctx.row_samples is not None else np.arange(len(x))
         row_units = np.repeat(units, self.num_samples)
         if self.layer is not None:
@@ -191,12 +197,6 @@ class SmoothGrad(LayerOption, Method):
             grads = ctx.backprop(rows, row_units, wrt_inputs=False, layer_values=[noisy],
                                  units=True).layer_grads[0]
             return self.reduce(grads, len(x)), passes
-        if not isinstance(x, data.Inputs):
-            expansion = NoiseExpansion(self.num_samples, self.noise, self.variant,
-                                       ctx.reduction(self.channel_reduction), ctx.channel_axis)
-            maps = ctx.expanded(expansion, x, units,
-                                constants=(np.asarray(seed, dtype=np.int32),))
-            return maps, passes
         rows = self.noisy_copies(x, seed, samples)
         grads = ctx.backprop(rows, row_units, units=True).input_grads
         return data.per_input(lambda g: self.reduce(g, len(x)), grads), passes

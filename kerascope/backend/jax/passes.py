@@ -178,35 +178,44 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
     return call
 
 
-def make_fused(view, score, expansion):
-    """``call(chunk) -> partial sums``: ``expansion``'s rows made, differentiated (or
-    scored) and reduced in one ``jax.jit`` program; only the chunk's arrays go in."""
+def make_fused(view, score, row_score, expansion):
+    """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
+    differentiated (or scored at ``row_score``) and reduced in one ``jax.jit``
+    program; only the chunk's arrays go in. With ``resolve``, the inputs themselves
+    are passed first with ``score`` (``"predicted"``/top-k resolve there) and
+    ``first`` is their ``(outputs, scores, units)``; the rows then explain
+    ``units``. Without, ``targets`` are units already (a later chunk)."""
 
     def total(rows, variables, targets):
-        return jnp.sum(fused_scores(view, score, rows, targets, variables))
+        return jnp.sum(fused_scores(view, row_score, rows, targets, variables))
 
     gradient = jax.grad(total)
 
-    @jax.jit
-    def fused(variables, x, targets, samples, index, inputs, constants):
+    def fused(variables, x, targets, samples, index, inputs, constants, resolve):
         note_trace("fused")
         chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
                                     inputs=inputs, constants=constants)
-        if expansion.input_scores:
-            chunk.input_scores = fused_scores(view, score, x, targets, variables)
+        first = ()
+        if resolve:
+            outputs, scores, targets, _ = run_view(view, score, x, targets, None, variables)
+            chunk.input_scores = scores
+            first = (outputs, scores, targets)
+        elif expansion.input_scores:
+            chunk.input_scores = fused_scores(view, row_score, x, targets, variables)
         rows = expansion.expand(chunk)
         row_targets = fused_targets(targets, index.shape[0])
         if expansion.gradients:
             values = gradient(rows, variables, row_targets)
         else:
-            values = fused_scores(view, score, rows, row_targets, variables)
-        return tuple(expansion.reduce(values, chunk))
+            values = fused_scores(view, row_score, rows, row_targets, variables)
+        return tuple(expansion.reduce(values, chunk)), first
 
+    compiled = jax.jit(fused, static_argnames=("resolve",))
     template = [None]
 
-    def call(chunk, targets):
+    def call(chunk, targets, resolve):
         template[0] = chunk
-        return fused(_variables(view.model), chunk.x, targets, chunk.samples, chunk.index,
-                     tuple(chunk.inputs), tuple(chunk.constants))
+        return compiled(_variables(view.model), chunk.x, targets, chunk.samples, chunk.index,
+                        tuple(chunk.inputs), tuple(chunk.constants), resolve=resolve)
 
     return call

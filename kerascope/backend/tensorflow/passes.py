@@ -210,35 +210,42 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
     return call
 
 
-def make_fused(view, score, expansion):
-    """``call(chunk, targets) -> partial sums``: ``expansion``'s rows made,
-    differentiated (or scored) and reduced in one ``tf.function``; only the chunk's
-    arrays go in. One trace per chunk shape (the runner keeps them few)."""
+def make_fused(view, score, row_score, expansion):
+    """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
+    differentiated (or scored at ``row_score``) and reduced in one ``tf.function``;
+    only the chunk's arrays go in (see the JAX backend for ``resolve``). One trace
+    per chunk shape (the runner keeps them few)."""
 
-    @tf.function(autograph=False)
-    def fused(x, targets, samples, index, inputs, constants):
+    def body(x, targets, samples, index, inputs, constants, resolve):
         note_trace("fused")
         chunk = dataclasses.replace(template[0], x=x, samples=samples, index=index,
                                     inputs=inputs, constants=constants)
-        if expansion.input_scores:
-            chunk.input_scores = fused_scores(view, score, x, targets)
+        first = ()
+        if resolve:
+            outputs, scores, targets, _ = run_view(view, score, x, targets)
+            chunk.input_scores = scores
+            first = (outputs, scores, targets)
+        elif expansion.input_scores:
+            chunk.input_scores = fused_scores(view, row_score, x, targets)
         rows = expansion.expand(chunk)
         row_targets = fused_targets(targets, index.shape[0])
         if expansion.gradients:
             with tf.GradientTape() as tape:
                 tape.watch(rows)
-                scores = fused_scores(view, score, rows, row_targets)
+                scores = fused_scores(view, row_score, rows, row_targets)
             values = tape.gradient(scores, rows,
                                    unconnected_gradients=tf.UnconnectedGradients.ZERO)
         else:
-            values = fused_scores(view, score, rows, row_targets)
-        return tuple(expansion.reduce(values, chunk))
+            values = fused_scores(view, row_score, rows, row_targets)
+        return tuple(expansion.reduce(values, chunk)), first
 
+    compiled = {flag: tf.function(lambda *args, flag=flag: body(*args, flag), autograph=False)
+                for flag in (False, True)}
     template = [None]
 
-    def call(chunk, targets):
+    def call(chunk, targets, resolve):
         template[0] = chunk
-        return fused(chunk.x, targets, chunk.samples, chunk.index, tuple(chunk.inputs),
-                     tuple(chunk.constants))
+        return compiled[bool(resolve)](chunk.x, targets, chunk.samples, chunk.index,
+                                       tuple(chunk.inputs), tuple(chunk.constants))
 
     return call

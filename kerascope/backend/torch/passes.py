@@ -71,29 +71,34 @@ def make_backprop(view, score, wrt_inputs=True):
     return call
 
 
-def make_fused(view, score, expansion):
-    """``call(chunk, targets) -> partial sums``: ``expansion``'s rows made,
-    differentiated (or scored) and reduced where the tensors live (eagerly); only
-    the chunk's arrays go in."""
+def make_fused(view, score, row_score, expansion):
+    """``call(chunk, targets, resolve) -> (sums, first)``: ``expansion``'s rows made,
+    differentiated (or scored at ``row_score``) and reduced where the tensors live
+    (eagerly); only the chunk's arrays go in (see the JAX backend for ``resolve``)."""
     note_trace("fused")
 
-    def call(chunk, targets):
+    def call(chunk, targets, resolve):
+        first = ()
         with torch.no_grad():
-            if expansion.input_scores:
-                chunk.input_scores = fused_scores(view, score, chunk.x, targets)
+            if resolve:
+                outputs, scores, targets, _ = run_view(view, score, chunk.x, targets)
+                chunk.input_scores = scores
+                first = (outputs, scores, targets)
+            elif expansion.input_scores:
+                chunk.input_scores = fused_scores(view, row_score, chunk.x, targets)
             rows = expansion.expand(chunk)
             row_targets = fused_targets(targets, chunk.index.shape[0])
         if expansion.gradients:
             with torch.enable_grad():
                 rows = rows.detach().requires_grad_(True)
-                scores = fused_scores(view, score, rows, row_targets)
+                scores = fused_scores(view, row_score, rows, row_targets)
                 (values,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
             if values is None:
                 values = torch.zeros_like(rows)
         else:
             with torch.no_grad():
-                values = fused_scores(view, score, rows, row_targets)
+                values = fused_scores(view, row_score, rows, row_targets)
         with torch.no_grad():
-            return tuple(expansion.reduce(values, chunk))
+            return tuple(expansion.reduce(values, chunk)), first
 
     return call
