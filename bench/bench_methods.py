@@ -8,6 +8,9 @@ Gradients*Inputs), of their 20 noisy copies each (SmoothGrad, 320 rows), of thei
 registered in ``kerascope.methods``, the passes listed in ``EXTRA`` below. The ratio
 ours / raw is the overhead of everything kerascope does besides those passes
 (target resolution, row expansion, padding, host copies, reductions). Target: <= 1.15.
+Methods with fused expansions (SmoothGrad, IG, occlusion, RISE) are also timed
+unfused (``host/raw``: ``kerascope.expansion.host_reductions()``), and every row
+reports the host<->device kB per image (the runner's byte counter).
 
 Two batch settings per expanded method: "aligned" (batch_size a multiple of the rows
 one input expands into, so kerascope's calls are full) and batch_size=64 (the raw
@@ -31,6 +34,8 @@ import keras  # noqa: E402
 
 import kerascope  # noqa: E402
 from kerascope import methods as methods_lib  # noqa: E402
+from kerascope import runner  # noqa: E402
+from kerascope.expansion import host_reductions  # noqa: E402
 
 N = 16
 SAMPLES = 20
@@ -63,11 +68,21 @@ EXTRA = {
 def needs_outputs_pass(name):
     """Whether the method's passes do not give the outputs it returns.
 
-    kerascope methods with ``evaluates_inputs = False`` (SmoothGrad, IG, occlusion...)
-    run one forward pass of the inputs for the outputs they return: one forward row
-    per image belongs to the raw cost of the method as kerascope defines it.
+    Methods that pass rows other than the inputs (noisy copies, path points, masked
+    images: SmoothGrad, IG, occlusion, RISE) also pass the inputs once, for the
+    outputs they return and the target units: one forward row per image belongs to
+    the raw cost of the method as kerascope defines it (kerascope's fused
+    expansions run it inside the same device program).
     """
-    return not methods_lib.lookup(name).evaluates_inputs
+    method = methods_lib.lookup(name)
+    return not method.evaluates_inputs or methods_lib.get(name).rows_per_input() > 1
+
+
+def fused(name):
+    """Whether the method expands and reduces its rows on the device
+    (``kerascope.expansion``): then ``host`` times the unfused route as well."""
+    return name in ("smoothgrad", "integrated_gradients", "occlusion", "rise",
+                    "guided_smoothgrad")
 
 
 def specs(x, targets, only=None):
@@ -152,9 +167,15 @@ def main(argv=None):
                 for kind, raw_rows, raw_targets in raw_passes:
                     raws[kind](raw_rows, raw_targets, batch)
 
+            def host(ours=ours):
+                with host_reductions():
+                    return ours()
+
+            contenders = {"ours": ours, "raw": base}
+            if fused(name):
+                contenders["host"] = host
             try:
-                medians, times = common.interleaved({"ours": ours, "raw": base},
-                                                    repeats=args.repeats)
+                medians, times = common.interleaved(contenders, repeats=args.repeats)
             except Exception as error:  # noqa: BLE001 - a method failing is a result
                 rows.append((label, batch, n_rows, "-", "-", f"error: {error!r}"[:70], "", "", ""))
                 print(f"#   {label} batch={batch}: {error!r}", flush=True)
@@ -164,15 +185,30 @@ def main(argv=None):
             cpu_ratio = cpu["ours"] / cpu["raw"]
             noise = max(common.spread(times["ours"]), common.spread(times["raw"]))
             flag = "" if ratio <= 1.15 else "  > 1.15"
+            before = bytes_ours = bytes_host = "-"
+            with runner.count_traffic() as traffic:
+                ours()
+            bytes_ours = f"{traffic.bytes_per_input(N) / 1e3:.1f}"
+            if "host" in medians:
+                before = f"{medians['host'] / medians['raw']:.3f}"
+                with runner.count_traffic() as traffic:
+                    host()
+                bytes_host = f"{traffic.bytes_per_input(N) / 1e3:.1f}"
             rows.append((label, batch, n_rows, f"{medians['ours'] * 1e3:.1f}",
-                         f"{medians['raw'] * 1e3:.1f}", f"{ratio:.3f}{flag}", f"{noise:.0%}",
-                         f"{cpu_ratio:.3f}", len(times["ours"])))
-            print(f"#   {label} batch={batch}: ours/raw {ratio:.3f} (cpu {cpu_ratio:.3f})",
-                  flush=True)
+                         f"{medians['raw'] * 1e3:.1f}", f"{ratio:.3f}{flag}", before,
+                         f"{noise:.0%}", f"{cpu_ratio:.3f}", bytes_ours, bytes_host,
+                         len(times["ours"])))
+            print(f"#   {label} batch={batch}: ours/raw {ratio:.3f} (cpu {cpu_ratio:.3f}), "
+                  f"host/raw {before}, kB/input {bytes_ours} (host {bytes_host})", flush=True)
     print()
     print(common.table(
-        ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "spread", "cpu ratio",
-         "rounds"), rows))
+        ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "host/raw", "spread",
+         "cpu ratio", "kB/input", "host kB/input", "rounds"), rows))
+    image_kb = np.prod(common.IMAGE_SHAPE) * 4 / 1e3
+    print(f"# host/raw: the same call with kerascope.expansion.host_reductions() (rows built "
+          f"and reduced around host round trips, as before fused expansions). kB/input: "
+          f"host<->device kB per image (one image: {image_kb:.1f} kB; one 2-D map: "
+          f"{image_kb / common.IMAGE_SHAPE[-1]:.1f} kB).")
     missing = [n for n in EXTRA if n not in methods_lib.names()]
     if missing:
         print(f"\n# not registered in kerascope.methods (skipped): {', '.join(missing)}")

@@ -188,9 +188,11 @@ def test_smoothed_grad_cam_averages_noisy_copies(images):
     targets = np.array([2, 0, 1, 1, 0])
     _, smooth = kerascope.smooth(model, images, targets, method="grad_cam", num_samples=3,
                                  noise=0.1, relative=False, seed=3, batch_size=5)
-    rng = np.random.default_rng(3)
-    noisy = np.repeat(images, 3, axis=0)
-    noisy = noisy + np.float32(0.1) * rng.standard_normal(noisy.shape, dtype=np.float32)
+    smoother = kerascope.methods.get("smooth", method="grad_cam", num_samples=3, noise=0.1,
+                                     relative=False)
+    noisy = smoother.noisy_copies(images, seed=3)
+    # sigma = 0.1 itself (relative=False), the same for every input
+    assert abs(np.std(noisy - np.repeat(images, 3, axis=0)) - 0.1) < 0.01
     _, maps = kerascope.grad_cam(model, noisy, np.repeat(targets, 3))
     np.testing.assert_allclose(smooth, maps.reshape(5, 3, 9, 7).mean(axis=1), rtol=1e-4,
                                atol=1e-6)

@@ -26,8 +26,12 @@ together; both flips of one scale together).
 
 import numpy as np
 
+import keras
+
+from kerascope import noise as noise_lib
 from kerascope.methods import registry
 from kerascope.methods.base import Method
+from kerascope.methods.smoothgrad import noisy_rows
 from kerascope.numeric import upsample
 from kerascope.validation import check_choice, check_positive_int, model_input_shape
 
@@ -68,7 +72,8 @@ class Smooth(MetaMethod):
         relative: see ``noise``.
         variant: "smoothgrad" (mean), "squaregrad" (mean of squares) or "vargrad"
             (variance).
-        seed: seed of the noise (numpy Generator); None draws fresh noise.
+        seed: seed of the noise (``kerascope.noise``, SmoothGrad's draws: smoothing
+            ``vanilla_gradients`` gives ``smoothgrad``'s maps); None draws fresh noise.
         **method_options: options of ``method`` when it is a name or class.
     """
 
@@ -93,20 +98,21 @@ class Smooth(MetaMethod):
     def copies(self):
         return self.num_samples
 
-    def noisy_copies(self, x, rng):
-        """``(len(x) * num_samples, ...)`` rows, input-major."""
-        rows = np.repeat(x, self.num_samples, axis=0).astype(np.float32)
-        if self.noise == 0:
-            return rows
-        sigma = np.float32(self.noise)
-        if self.relative:
-            axes = tuple(range(1, x.ndim))
-            spread = x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True)
-            sigma = np.repeat(self.noise * spread, self.num_samples, axis=0).astype(np.float32)
-        return rows + sigma * rng.standard_normal(rows.shape, dtype=np.float32)
+    def noisy_copies(self, x, seed=None, samples=None):
+        """``(len(x) * num_samples, ...)`` rows, input-major: SmoothGrad's noise
+        (``kerascope.noise``, keyed by ``seed``, default the method's, and each
+        input's index ``samples``, default ``0..n-1``)."""
+        seed = noise_lib.seed_value(self.seed if seed is None else seed)
+        samples = np.arange(len(x)) if samples is None else samples
+        rows = noisy_rows(x, self.noise, seed, np.asarray(samples, dtype=np.int32),
+                          np.arange(self.num_samples, dtype=np.int32),
+                          relative=self.relative)
+        return keras.ops.convert_to_numpy(rows)
 
     def attribute(self, ctx, x, row_targets):
-        rows = self.noisy_copies(x, ctx.rng(self.seed))
+        samples = ctx.row_samples if ctx.row_samples is not None and len(
+            ctx.row_samples) == len(x) else None
+        rows = self.noisy_copies(x, ctx.seed(self.seed), samples)
         targets = np.repeat(row_targets, self.num_samples)
         maps = ctx.run(self.method, rows, targets, postprocess=False).astype(np.float64)
         maps = maps.reshape((len(x), self.num_samples) + maps.shape[1:])

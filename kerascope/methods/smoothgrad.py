@@ -33,16 +33,20 @@ VARIANTS = ("smoothgrad", "squaregrad", "vargrad")
 _STREAM = 1  # kerascope.noise stream of SmoothGrad's noise (+ input position)
 
 
-def noisy_rows(x, noise, seed, samples, index, stream=_STREAM):
+def noisy_rows(x, noise, seed, samples, index, stream=_STREAM, relative=True):
     """``(n * m, ...)`` rows ``x_i + sigma_i * eps_ij`` (keras.ops), input-major, for
     the copies ``index`` (m,) of inputs ``x`` (n, ...) with draw keys ``samples``
-    (n,): ``sigma_i = noise * (max(x_i) - min(x_i))``, ``eps_ij`` standard normal
-    keyed by ``(seed, stream, samples[i], index[j])``."""
+    (n,): ``sigma_i = noise * (max(x_i) - min(x_i))`` (``relative=False``:
+    ``noise``), ``eps_ij`` standard normal keyed by ``(seed, stream, samples[i],
+    index[j])``."""
     x = keras.ops.convert_to_tensor(x, "float32")
     shape = tuple(x.shape[1:])
-    flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
-    spread = keras.ops.max(flat, axis=1) - keras.ops.min(flat, axis=1)
-    sigma = keras.ops.reshape(noise * spread, (-1, 1) + (1,) * len(shape))
+    if relative:
+        flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
+        spread = keras.ops.max(flat, axis=1) - keras.ops.min(flat, axis=1)
+        sigma = keras.ops.reshape(noise * spread, (-1, 1) + (1,) * len(shape))
+    else:
+        sigma = noise
     keys = noise_lib.keys(seed, stream, keras.ops.expand_dims(samples, 1),
                           keras.ops.expand_dims(index, 0))
     rows = keras.ops.expand_dims(x, 1) + sigma * noise_lib.normal(keys, shape)
