@@ -4,6 +4,8 @@ Bulk API::
 
     outputs, maps = kerascope.explain("smoothgrad", model, x, kerascope.top_k(3))
     outputs, maps = kerascope.gradients(model, x, targets=281)
+    for outputs, maps in kerascope.explain_batches("gradients", model, batches): ...
+    outputs, maps = kerascope.explain("gradients", model, batches, out="maps.npy")
 
 tf-explain API::
 
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 #: Public names that are attributes of a module: imported on first access.
 _ATTRIBUTES = {
     "explain": "kerascope.explain",
+    "explain_batches": "kerascope.explain",
     "activations": "kerascope.activations",  # the function, not the module
     "PREDICTED": "kerascope.targets",
     "TopK": "kerascope.targets",
@@ -37,8 +40,8 @@ _ATTRIBUTES = {
 _SUBMODULES = ("filters", "methods", "feature_visualization", "callbacks", "core", "io",
                "rendering", "report", "demo", "utils")
 _BASE_ALL = [
-    "explain", "top_k", "TopK", "PREDICTED", "filters", "methods", "__version__",
-    "activations", "callbacks", "core", "feature_visualization", "io", "rendering", "report",
+    "explain", "explain_batches", "top_k", "TopK", "PREDICTED", "filters", "methods",
+    "__version__", "activations", "callbacks", "core", "feature_visualization", "io", "rendering", "report",
 ]
 
 

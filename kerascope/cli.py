@@ -2,7 +2,9 @@
 
 ``kerascope explain MODEL IMAGES...`` explains a saved Keras model on image files and
 writes, to ``--out``: ``maps.npz`` (the raw maps, file names, targets, outputs and each
-method's parameters), one PNG per method and ``report.html``. ``kerascope demo`` does
+method's parameters), one PNG per method and ``report.html``; for large folders,
+``--stream-maps npy`` (or ``zarr``) writes each method's maps to ``METHOD.npy`` as the
+batches come instead (no PNGs, no report). ``kerascope demo`` does
 the same on the bundled model and images with every method; ``kerascope methods``
 lists the methods.
 
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 import warnings
+from importlib import util as importlib_util
 
 import click
 
@@ -615,17 +618,24 @@ def plan_methods(method_names, inputs, spec, layer=None, user_options=None):
 def explain_run(model, inputs, method_names, *, target=("predicted", None), labels=None,
                 layer=None, user_options=None, batch_size=32, out, force=False, quiet=False,
                 console=None, err_console=None, replace_previous=False, model_name=None,
-                optional=()):
+                optional=(), stream_maps=None):
     """Run the methods on the inputs and write the outputs to ``out`` (via a stage).
 
     A method named in ``optional`` (those ``-m all`` brings in) that does not apply to
     the model (a ``ValueError`` from its run, e.g. CAM without a GAP -> Dense head) is
     skipped with a warning and a note in the report; any other method's is bad input.
+    ``stream_maps`` (``"npy"`` or ``"zarr"``): see :func:`explain_streamed`.
     """
     if err_console is None:
         from rich.console import Console
 
         err_console = Console(stderr=True, quiet=quiet, highlight=False, soft_wrap=True)
+    if stream_maps is not None:
+        return explain_streamed(model, inputs, method_names, target=target, labels=labels,
+                                layer=layer, user_options=user_options,
+                                batch_size=batch_size, out=out, force=force, quiet=quiet,
+                                err_console=err_console, optional=optional,
+                                fmt=stream_maps)
     import keras
     import numpy as np
 
@@ -637,35 +647,13 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
     user_options = user_options or {}
     spec = kio.input_spec(model, argument="MODEL")
     n = len(inputs.x)
-    units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
-    units = int(units) if units is not None else None
     kind, value = target
-    if kind == "index" and units is not None and value >= units:
-        raise UserError(f"--target: class {value} is out of range for a model with {units} "
-                        f"outputs (valid: 0..{units - 1}).")
-    if kind == "top" and units is not None and value > units:
-        raise UserError(f"--target: top-{value} asks for more classes than the model's {units}.")
-    if labels is not None and units is not None and len(labels) < units:
-        raise UserError(f"--labels: {len(labels)} labels for a model with {units} classes; "
-                        "expected one label per class.")
-    if layer is not None:
-        from kerascope import surgery
-
-        try:
-            surgery.find_layer(model, layer)
-        except ValueError as error:
-            raise UserError("--layer: " + str(error).split(": ", 1)[-1]) from None
+    _check_run(model, target, labels, layer)
 
     entries = {e["name"]: e for e in catalog()}
     planned = plan_methods(method_names, inputs, spec, layer=layer,
                            user_options=user_options)
-
-    if kind == "predicted":
-        targets = "predicted"
-    elif kind == "index":
-        targets = value
-    else:
-        targets = kerascope.top_k(value)
+    targets = _api_targets(target)
 
     groups = {}
     for i, x in enumerate(inputs.x):
@@ -733,15 +721,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
             outputs_all = np.concatenate(
                 [np.asarray(keras.ops.convert_to_numpy(model(x, training=False))) for x in inputs.x])
 
-    probabilities, probability_note = _probabilities(outputs_all)
-    if kind == "predicted":
-        target_rows = probabilities.argmax(axis=-1)[:, None]
-    elif kind == "index":
-        target_rows = np.full((n, 1), value)
-    else:
-        target_rows = np.argsort(-np.asarray(outputs_all), axis=-1, kind="stable")[:, :value]
-    if probabilities.shape[-1] != np.asarray(outputs_all).shape[-1]:
-        probability_note += " (binary model: class 1 is the output unit)"
+    probabilities, probability_note, target_rows = _target_rows(outputs_all, target)
 
     with staged_output(out, force or replace_previous) as stage:
         arrays = {
@@ -794,6 +774,158 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
     return runs, target_rows, probabilities
 
 
+def _check_run(model, target, labels, layer):
+    """Check ``--target``, ``--labels`` and ``--layer`` against the model."""
+    units = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    units = int(units) if units is not None else None
+    kind, value = target
+    if kind == "index" and units is not None and value >= units:
+        raise UserError(f"--target: class {value} is out of range for a model with {units} "
+                        f"outputs (valid: 0..{units - 1}).")
+    if kind == "top" and units is not None and value > units:
+        raise UserError(f"--target: top-{value} asks for more classes than the model's {units}.")
+    if labels is not None and units is not None and len(labels) < units:
+        raise UserError(f"--labels: {len(labels)} labels for a model with {units} classes; "
+                        "expected one label per class.")
+    if layer is not None:
+        from kerascope import surgery
+
+        try:
+            surgery.find_layer(model, layer)
+        except ValueError as error:
+            raise UserError("--layer: " + str(error).split(": ", 1)[-1]) from None
+
+
+def _api_targets(target):
+    import kerascope
+
+    kind, value = target
+    if kind == "predicted":
+        return "predicted"
+    if kind == "index":
+        return value
+    return kerascope.top_k(value)
+
+
+def _target_rows(outputs, target):
+    """``(probabilities, their note, (N, K) explained classes)`` from the outputs."""
+    import numpy as np
+
+    kind, value = target
+    probabilities, probability_note = _probabilities(outputs)
+    if kind == "predicted":
+        target_rows = probabilities.argmax(axis=-1)[:, None]
+    elif kind == "index":
+        target_rows = np.full((len(outputs), 1), value)
+    else:
+        target_rows = np.argsort(-np.asarray(outputs), axis=-1, kind="stable")[:, :value]
+    if probabilities.shape[-1] != np.asarray(outputs).shape[-1]:
+        probability_note += " (binary model: class 1 is the output unit)"
+    return probabilities, probability_note, target_rows
+
+
+def explain_streamed(model, inputs, method_names, *, target=("predicted", None), labels=None,
+                     layer=None, user_options=None, batch_size=32, out, force=False,
+                     quiet=False, err_console, optional=(), fmt="npy"):
+    """``kerascope explain --stream-maps FMT``: each method's maps are written to
+    ``METHOD.npy`` (or ``METHOD.zarr``) in ``out`` batch by batch
+    (``kerascope.explain(..., out=...)``), never all in memory; ``maps.npz`` holds the
+    file names, targets, outputs, probabilities, parameters and timings; no PNGs and
+    no report are drawn. Written to a stage moved into place at the end, like
+    :func:`explain_run`. Returns ``(runs, target rows, probabilities)`` with each
+    run's ``maps`` the written array opened read-only."""
+    import numpy as np
+
+    import kerascope
+    from kerascope import io as kio
+    from kerascope.report import MethodRun
+
+    if fmt == "zarr":
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise UserError("--stream-maps zarr: needs the zarr package: pip install "
+                            "'kerascope[zarr]' (or use --stream-maps npy).") from None
+    spec = kio.input_spec(model, argument="MODEL")
+    _check_run(model, target, labels, layer)
+    if len({x.shape for x in inputs.x}) > 1:
+        shapes = sorted({x.shape[1:] for x in inputs.x})
+        raise UserError(f"--stream-maps: the images have several sizes {shapes}; a "
+                        f".{fmt} file holds maps of one size (resize them, or drop "
+                        "--stream-maps).")
+    planned = plan_methods(method_names, inputs, spec, layer=layer,
+                           user_options=user_options or {})
+    targets = _api_targets(target)
+    entries = {e["name"]: e for e in catalog()}
+    n = len(inputs.x)
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    progress = Progress(TextColumn("{task.description:<24}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                        TimeRemainingColumn(), console=err_console, transient=True,
+                        disable=quiet)
+    runs, skipped, outputs_all = [], [], None
+    with staged_output(out, force) as stage, progress:
+        task = progress.add_task("explaining", total=n * len(planned))
+        for done, (name, options, method) in enumerate(planned):
+            progress.update(task, description=name, completed=done * n)
+
+            def stream():
+                for first in range(0, n, batch_size):
+                    part = inputs.x[first:first + batch_size]
+                    yield np.concatenate(part)
+                    progress.advance(task, len(part))
+
+            start = time.perf_counter()
+            try:
+                outputs, maps = kerascope.explain(method, model, stream(), targets,
+                                                  batch_size=batch_size,
+                                                  out=stage / f"{name}.{fmt}")
+            except ValueError as error:
+                if name not in optional:
+                    raise _user_value_error(None, f"{name}: {error}") from None
+                skipped.append(f"{name} does not apply to this model: {_one_line(error)}")
+                err_console.print(f"[yellow]kerascope: warning: skipped {skipped[-1]}[/yellow]",
+                                  highlight=False)
+                continue
+            entry = entries.get(name, {})
+            runs.append(MethodRun(name=name, maps=maps, parameters=options,
+                                  seconds=time.perf_counter() - start,
+                                  signed=bool(entry.get("signed")),
+                                  family=entry.get("family", ""),
+                                  summary=entry.get("summary", ""), paper=entry.get("paper", "")))
+            if outputs_all is None:
+                outputs_all = np.asarray(outputs, dtype=np.float32)
+        if outputs_all is None:  # every method skipped
+            outputs_all = np.concatenate(
+                [np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
+                 for x in inputs.x]).astype(np.float32)
+        probabilities, _, target_rows = _target_rows(outputs_all, target)
+        np.savez_compressed(stage / "maps.npz", **{
+            "files": np.asarray(inputs.names),
+            "targets": target_rows.astype(np.int64),
+            "outputs": outputs_all,
+            "probabilities": probabilities.astype(np.float32),
+            "preprocess": np.asarray(inputs.preprocess),
+            "methods": np.asarray([run.name for run in runs]),
+            "maps_files": np.asarray([f"{run.name}.{fmt}" for run in runs]),
+            "parameters": np.asarray(json.dumps({run.name: _jsonable(run.parameters)
+                                                 for run in runs})),
+            "seconds": np.asarray(json.dumps({run.name: run.seconds for run in runs})),
+        })
+    for run in runs:  # reopened where the stage was moved to
+        path = pathlib.Path(out) / f"{run.name}.{fmt}"
+        if fmt == "npy":
+            run.maps = np.load(path, mmap_mode="r")
+        else:
+            import zarr
+
+            run.maps = zarr.open_array(str(path), mode="r")
+    return runs, target_rows, probabilities
+
+
 def _range_of(inputs, channels):
     """Preprocessed values of black and white for the run's preprocessing."""
     import numpy as np
@@ -841,13 +973,18 @@ def _jsonable(value):
     return repr(value)
 
 
-def _summary(console, runs, out, n_images):
+def _summary(console, runs, out, n_images, stream_maps=None):
     from rich.table import Table
 
     table = Table("method", "seconds", "file", box=None, pad_edge=False)
     for run in runs:
-        table.add_row(run.name, f"{run.seconds:.2f}", f"{run.name}.png")
+        table.add_row(run.name, f"{run.seconds:.2f}", f"{run.name}.{stream_maps or 'png'}")
     console.print(table)
+    if stream_maps:
+        console.print(f"explained {n_images} image(s) with {len(runs)} method(s); maps: "
+                      f"[bold]{pathlib.Path(out).absolute()}[/bold] (METHOD.{stream_maps}, "
+                      "maps.npz)", highlight=False)
+        return
     console.print(f"explained {n_images} image(s) with {len(runs)} method(s); report: "
                   f"[bold]{pathlib.Path(out).absolute() / 'report.html'}[/bold]", highlight=False)
 
@@ -927,15 +1064,25 @@ def _with(options):
                    "Default: 0-255 when the model starts with a Rescaling layer, else 0-1.")
 @click.option("--unsafe", is_flag=True,
               help="Load a model with Lambda layers (runs code from the file; trusted files only).")
+@click.option("--stream-maps", type=click.Choice(["npy", "zarr"]), default=None,
+              metavar="npy|zarr",
+              help="For large folders: write each method's maps to METHOD.npy (or "
+                   "METHOD.zarr, needs kerascope[zarr]) in --out as the batches come, never "
+                   "all in memory; maps.npz then holds the file names, targets and outputs, "
+                   "and no PNGs or report are drawn.")
 @_with(_common)
 def explain(model, images, methods_, target, labels, layer, options, preprocess, unsafe,
-            batch_size, out, force, quiet, debug):
+            stream_maps, batch_size, out, force, quiet, debug):
     """Explain MODEL (.keras or .h5) on IMAGES (files or folders; PNG, JPEG, BMP, WebP,
     TIFF; or .npy arrays) and write maps.npz, a PNG per method and report.html to --out
-    (default: kerascope-output)."""
+    (default: kerascope-output); with --stream-maps, maps.npz and one maps file per
+    method."""
     out = out or pathlib.Path("kerascope-output")
     console, err = _consoles(quiet)
     check_out(out, force)
+    if stream_maps == "zarr" and importlib_util.find_spec("zarr") is None:
+        raise UserError("--stream-maps zarr: needs the zarr package: pip install "
+                        "'kerascope[zarr]' (or use --stream-maps npy).")
     entries = catalog()
     method_names = resolve_methods(methods_, entries) if methods_ else list(DEFAULT_METHODS)
     optional = set(method_names) if _asks_all(methods_) else set()
@@ -965,9 +1112,10 @@ def explain(model, images, methods_, target, labels, layer, options, preprocess,
                              labels=label_names, layer=layer, user_options=user_options,
                              batch_size=batch_size, out=out, force=force, quiet=quiet,
                              console=console, err_console=err, optional=optional,
-                             model_name=f"{keras_model.name} ({model.name})")
+                             model_name=f"{keras_model.name} ({model.name})",
+                             stream_maps=stream_maps)
     if not quiet:
-        _summary(console, runs, out, len(inputs.x))
+        _summary(console, runs, out, len(inputs.x), stream_maps)
 
 
 def demo_inputs():

@@ -68,8 +68,44 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     ``(N, ...)`` for one target per input or ``(N, K, ...)`` for K. For a model with
     several inputs (``x`` a list, tuple or dict of arrays, or batches of them) the
     maps come back in that structure, one per input (None for an input the method
-    was told to leave alone).
+    was told to leave alone). The batches of :func:`start`, joined.
     """
+    outputs, maps, extras = [], [], {}
+    for part in start(method, model, x, targets, batch_size=batch_size,
+                      output_index=output_index, use_logits=use_logits,
+                      distribution=distribution):
+        outputs.append(part.outputs)
+        maps.append(part.maps)
+        for key, value in part.extras.items():
+            extras.setdefault(key, []).append(value)
+    maps = data.concat_rows(maps) if len(maps) > 1 else maps[0]
+    if isinstance(maps, data.Inputs):
+        maps = maps.pack()
+    extras = {key: np.concatenate(values) for key, values in extras.items()}
+    return Explanation(np.concatenate(outputs), maps, extras)
+
+
+def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+            distribution=None):
+    """The ``Explanation`` of each batch of ``x``, in input order: what :func:`run`
+    returns, a batch at a time (maps in the structure ``x`` came in). Arguments are
+    checked, and the first batch read, when this is called."""
+    parts = start(method, model, x, targets, batch_size=batch_size,
+                  output_index=output_index, use_logits=use_logits,
+                  distribution=distribution)
+    return (Explanation(part.outputs,
+                        part.maps.pack() if isinstance(part.maps, data.Inputs) else part.maps,
+                        part.extras)
+            for part in parts)
+
+
+def start(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+          distribution=None):
+    """Check the arguments, read the first batch and return a generator of one
+    ``Explanation`` per batch of at most ``batch_size`` inputs (a whole number of
+    the method's device calls; a batch of an iterable ``x`` is never joined with the
+    next): float32 outputs, float32 maps (``data.Inputs`` for several inputs) and
+    the batch's extras. The one loop of :func:`run` and :func:`batches`."""
     method = registry.get(method)
     model = check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -85,8 +121,10 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     # over up to batch_size rows at once, then attribute sub-chunks of it.
     chunk = max(1, batch_size // (per_input * method.rows_per_input()))
     outer = chunk if method.evaluates_inputs else max(chunk, batch_size // per_input)
-    batches = data.iterate(x, outer, names)
-    first = next(batches, None)
+    # Inputs per yielded batch: whole device calls, up to batch_size inputs.
+    group = outer * max(1, batch_size // outer)
+    groups = data.iterate(x, group, names)
+    first = next(groups, None)
     if first is None:
         raise ValueError("x: empty input; expected at least one sample.")
     raw_first = first
@@ -95,7 +133,6 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     if unwrap:
         first = first.arrays[0]
     multi = isinstance(first, data.Inputs)
-    batches = itertools.chain([first], batches)
     if multi:
         input_names = first.names
     else:
@@ -109,48 +146,56 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
                   integer_inputs=integer_inputs(first, raw_first, model_inputs),
                   method_name=method.name)
     resolver = None if method.evaluates_inputs else ctx.runner(score=resolved.score())
-    outputs, maps = [], []
-    seen = 0
-    for batch in batches:
-        if seen:
-            batch = check_inputs(batch, model, inputs=model_inputs)
-            if unwrap:
-                batch = batch.arrays[0]
-        n = len(batch)
-        rows = data.repeat_rows(batch, per_input) if per_input > 1 else batch
-        samples = np.repeat(np.arange(seen, seen + n), per_input)
-        row_targets = resolved.rows(seen, seen + n)
-        if method.evaluates_inputs:
-            ctx.row_samples = samples
-            batch_maps, passes = _split(method.attribute(ctx, rows, row_targets))
-            if passes is None or passes.outputs is None:
-                passes = ctx.forward(rows, row_targets)
-        else:
-            passes = resolver.forward(rows, row_targets)
-            row_units = passes.units.astype(np.int32)
-            step = chunk * per_input
-            pieces = []
-            for i in range(0, len(rows), step):
-                ctx.row_samples = samples[i:i + step]
-                pieces.append(_split(
-                    method.attribute(ctx, rows[i:i + step], row_units[i:i + step]))[0])
-            batch_maps = data.concat_rows(pieces) if len(pieces) > 1 else pieces[0]
-        if seen == 0 and units is None:
-            _check_units(resolved, passes.outputs)
-        seen += n
-        outputs.append(passes.outputs[::per_input])
-        batch_maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32), batch_maps)
-        maps.append(method.postprocess(batch_maps, rows, ctx))
-    maps = data.per_input(lambda m: m.astype(np.float32, copy=False), data.concat_rows(maps))
-    if resolved.stacked:
-        maps = data.per_input(lambda m: m.reshape((-1, per_input) + m.shape[1:]), maps)
-    if isinstance(maps, data.Inputs):
-        maps = maps.pack()
-    extras = {key: np.concatenate(values) for key, values in ctx.extras.items()}
-    if resolved.stacked:
-        extras = {key: value.reshape((-1, per_input) + value.shape[1:])
-                  for key, value in extras.items()}
-    return Explanation(np.concatenate(outputs).astype(np.float32, copy=False), maps, extras)
+
+    def explain_groups():
+        seen = 0
+        for checked, part in enumerate(itertools.chain([first], groups)):
+            if checked:
+                part = check_inputs(part, model, inputs=model_inputs)
+                if unwrap:
+                    part = part.arrays[0]
+            outputs, maps = [], []
+            for begin in range(0, len(part), outer):
+                batch = part[begin:begin + outer]
+                n = len(batch)
+                rows = data.repeat_rows(batch, per_input) if per_input > 1 else batch
+                samples = np.repeat(np.arange(seen, seen + n), per_input)
+                row_targets = resolved.rows(seen, seen + n)
+                if method.evaluates_inputs:
+                    ctx.row_samples = samples
+                    batch_maps, passes = _split(method.attribute(ctx, rows, row_targets))
+                    if passes is None or passes.outputs is None:
+                        passes = ctx.forward(rows, row_targets)
+                else:
+                    passes = resolver.forward(rows, row_targets)
+                    row_units = passes.units.astype(np.int32)
+                    step = chunk * per_input
+                    pieces = []
+                    for i in range(0, len(rows), step):
+                        ctx.row_samples = samples[i:i + step]
+                        pieces.append(_split(
+                            method.attribute(ctx, rows[i:i + step], row_units[i:i + step]))[0])
+                    batch_maps = data.concat_rows(pieces) if len(pieces) > 1 else pieces[0]
+                if seen == 0 and units is None:
+                    _check_units(resolved, passes.outputs)
+                seen += n
+                outputs.append(passes.outputs[::per_input])
+                batch_maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32),
+                                            batch_maps)
+                maps.append(method.postprocess(batch_maps, rows, ctx))
+            maps = data.concat_rows(maps) if len(maps) > 1 else maps[0]
+            maps = data.per_input(lambda m: m.astype(np.float32, copy=False), maps)
+            if resolved.stacked:
+                maps = data.per_input(lambda m: m.reshape((-1, per_input) + m.shape[1:]), maps)
+            # This batch's extras; taken out of the context so that none accumulate.
+            extras = {key: np.concatenate(ctx.extras.pop(key)) for key in list(ctx.extras)}
+            if resolved.stacked:
+                extras = {key: value.reshape((-1, per_input) + value.shape[1:])
+                          for key, value in extras.items()}
+            outputs = np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
+            yield Explanation(outputs.astype(np.float32, copy=False), maps, extras)
+
+    return explain_groups()
 
 
 def _unwrap(method, first, model, model_inputs):
