@@ -16,7 +16,7 @@ setup() {
         "$venv/bin/python" -m pip install -q "torch==2.13.0" || return 1
     fi
     # Ray (kerascope.ray) is tested once, in the JAX environment.
-    local extras="$backend,test"
+    local extras="$backend,test,zarr"
     [ "$backend" = jax ] && extras="$extras,ray"
     "$venv/bin/python" -m pip install -q -e ".[$extras]"
 }
