@@ -65,13 +65,12 @@ def keys(seed, stream, *counters):
     return h
 
 
-def _element_bits(key, shape, salt):
-    """int32 hashes of shape ``key.shape + shape``: element ``e`` of each key."""
-    size = int(np.prod(shape)) if shape else 1
-    index = keras.ops.reshape(keras.ops.arange(size, dtype="int32"), tuple(shape) or ())
-    key = keras.ops.reshape(key, tuple(key.shape) + (1,) * len(shape))
-    mixed = keras.ops.add(keras.ops.multiply(index, _int(_GOLDEN)), _int(salt))
-    return hash32(hash32(keras.ops.bitwise_xor(key, mixed)))
+def _element_bits(key, count, salt):
+    """int32 hashes of shape ``key.shape + (count,)``: element ``e`` of each key is
+    ``hash(key ^ (e * golden + salt))`` (the element counters are constants)."""
+    counters = (np.arange(count, dtype=np.int64) * (_GOLDEN % 2**32) + salt) % 2**32
+    counters = keras.ops.convert_to_tensor(counters.astype(np.uint32).view(np.int32))
+    return hash32(keras.ops.bitwise_xor(keras.ops.expand_dims(key, -1), counters))
 
 
 def _unit(bits):
@@ -81,12 +80,23 @@ def _unit(bits):
 
 def uniform(key, shape=()):
     """Uniform [0, 1) float32 draws of shape ``key.shape + shape``, one set per key."""
-    return _unit(_element_bits(key, shape, 0))
+    shape = tuple(shape)
+    bits = _element_bits(key, int(np.prod(shape)), 0)
+    return keras.ops.reshape(_unit(bits), tuple(key.shape) + shape)
 
 
 def normal(key, shape=()):
-    """Standard normal float32 draws of shape ``key.shape + shape`` (Box-Muller)."""
-    u1 = keras.ops.subtract(1.0, _unit(_element_bits(key, shape, 0)))  # (0, 1]
-    u2 = _unit(_element_bits(key, shape, 0x5BD1E995))
+    """Standard normal float32 draws of shape ``key.shape + shape``: Box-Muller on
+    pairs of uniforms, both outputs used (the cosine half, then the sine half)."""
+    shape = tuple(shape)
+    size = int(np.prod(shape))
+    pairs = (size + 1) // 2
+    u1 = keras.ops.subtract(1.0, _unit(_element_bits(key, pairs, 0)))  # (0, 1]
+    u2 = _unit(_element_bits(key, pairs, 0x5BD1E995))
     radius = keras.ops.sqrt(keras.ops.multiply(-2.0, keras.ops.log(u1)))
-    return keras.ops.multiply(radius, keras.ops.cos(keras.ops.multiply(2.0 * math.pi, u2)))
+    angle = keras.ops.multiply(2.0 * math.pi, u2)
+    z = keras.ops.concatenate([radius * keras.ops.cos(angle), radius * keras.ops.sin(angle)],
+                              axis=-1)
+    if 2 * pairs != size:
+        z = z[..., :size]
+    return keras.ops.reshape(z, tuple(key.shape) + shape)

@@ -192,19 +192,14 @@ class PassRunner:
                    for c in range(chunks)]
         targets = np.asarray(targets, dtype=np.int32)
         samples = np.asarray(samples, dtype=np.int32)
-        pad = fused and (backend.pads_batches() or backend.backend_name() == "tensorflow")
         maps, firsts = [], []
         for start in range(0, len(x), group):
             stop = min(start + group, len(x))
             real = stop - start
-            size = group if pad else real
             parts = [self._rows(x[start:stop]), targets[start:stop], samples[start:stop],
                      *(np.asarray(a[start:stop], dtype=np.float32) for a in inputs)]
-            if size > real:
-                parts = [np.concatenate([p, np.repeat(p[-1:], size - real, axis=0)])
-                         for p in parts]
             if fused:  # each group's arrays go to the device once, for all its chunks
-                self._count(size * (m * chunks + 1), sum(p.nbytes for p in parts), 0)
+                self._count(real * (m * chunks + 1), sum(p.nbytes for p in parts), 0)
             xb, tb, sb, *ib = (to(p) for p in parts) if fused else parts
             chunk = expansions.Chunk(to(xb), to(sb), None, tuple(map(to, ib)), constants,
                                      rows=k)
@@ -216,7 +211,7 @@ class PassRunner:
                     if first is None:
                         first, tb = resolved, resolved[2]
                     self.calls += 1
-                    record_traffic(0, 0, 0, {backend.device_name(part[0]): size * m})
+                    record_traffic(0, 0, 0, {backend.device_name(part[0]): real * m})
                 else:
                     part = self._unfused(expansion, chunk, tb)
                 sums = part if sums is None else expansion.combine(sums, part)

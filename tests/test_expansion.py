@@ -116,9 +116,11 @@ def test_smoothgrad_is_the_mean_gradient_at_its_noisy_copies(model_and_inputs):
 def test_fused_passes_compile_once_per_shape(model_and_inputs):
     model, x = model_and_inputs
     kerascope.smoothgrad(model, x, 0, num_samples=6, seed=0, batch_size=12)
+    kerascope.smoothgrad(model, x[:5], 0, num_samples=6, seed=0, batch_size=12)
     before = backend.trace_count("fused")
     kerascope.smoothgrad(model, x, 1, num_samples=6, seed=5, batch_size=12)
     kerascope.smoothgrad(model, x[:5], 2, num_samples=6, seed=6, batch_size=12)
-    # other targets, seeds and a short last group reuse the compiled function
-    # (PyTorch runs eagerly and traces nothing)
+    # other targets and seeds reuse the compiled functions: one per group size (2
+    # inputs per call here, and the short last group of 1), never recomputing padding
+    # rows (PyTorch runs eagerly and traces nothing)
     assert backend.trace_count("fused") == before

@@ -95,11 +95,22 @@ def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradie
 
     With ``resolve``, the inputs ``chunk.x`` are passed first with ``score`` and
     ``first`` is their ``(outputs, scores, units)``; the rows then explain those
-    units. ``gradient(rows, row_targets)`` is the backend's input gradient of the
+    units (forward-only expansions pass the inputs and the rows as one batch). ``gradient(rows, row_targets)`` is the backend's input gradient of the
     rows' ``row_score`` (used when ``expansion.gradients``)."""
     import keras
 
     first = ()
+    if resolve and not expansion.gradients and not view.layers:
+        # forward only: the inputs and their rows in one batch, units picked after
+        n = chunk.x.shape[0]
+        rows = expansion.expand(chunk)
+        outputs, logits = view.forward(keras.ops.concatenate([chunk.x, rows], axis=0),
+                                       variables=variables)
+        scores, targets = score(logits[:n], targets)
+        chunk.input_scores = scores
+        row_targets = keras.ops.repeat(targets, chunk.index.shape[0], axis=0)
+        values = row_score(logits[n:], row_targets)[0]
+        return tuple(expansion.reduce(values, chunk)), (outputs[:n], scores, targets)
     if resolve:
         outputs, scores, targets, _ = run_view(view, score, chunk.x, targets,
                                                variables=variables)
