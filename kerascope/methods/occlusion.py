@@ -146,7 +146,8 @@ class WindowExpansion(Expansion):
             fill = float(self.fill)
         x = keras.ops.expand_dims(x, 1)
         fill = keras.ops.expand_dims(fill, 1) if self.fill == "mean" else fill
-        rows = x * (1.0 - shaped) + fill * shaped
+        # one select per element (the masks are 0/1): no arithmetic on the rows
+        rows = keras.ops.where(keras.ops.greater(shaped, 0.5), fill, x)
         return keras.ops.reshape(rows, (-1,) + tuple(chunk.x.shape[1:]))
 
     def reduce(self, values, chunk):
