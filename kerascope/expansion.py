@@ -21,6 +21,8 @@ tested against, and the "before" of the benchmarks.
 import contextlib
 import dataclasses
 
+import numpy as np
+
 import keras
 
 
@@ -33,7 +35,8 @@ class Chunk:
     call makes (``0..rows-1``; entries ``>= rows`` are padding, masked by ``valid``);
     inputs: per-input arrays ``(n, ...)`` the method sends (e.g. baselines);
     constants: arrays shared by every call (quadrature weights, window masks);
-    input_scores: ``(n,)`` scores of ``x`` itself, when the expansion asks for them.
+    input_scores: ``(n,)`` scores of ``x`` itself, when the expansion asks for them;
+    baseline: what ``expand`` made the rows from, kept for ``reduce`` (IG's ``x'``).
     """
 
     x: object
@@ -43,6 +46,7 @@ class Chunk:
     constants: tuple = ()
     input_scores: object = None
     rows: int = 1
+    baseline: object = None
 
     @property
     def valid(self):
@@ -91,6 +95,16 @@ def per_row(values, m):
     return keras.ops.reshape(values, (-1, m) + tuple(values.shape[1:]))
 
 
+def value_range(x):
+    """``(low, high)``: each input's minimum and maximum, shaped ``(n, 1, ..., 1)``
+    to broadcast against ``x``."""
+    shape = tuple(x.shape[1:])
+    flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
+    keep = (-1,) + (1,) * len(shape)
+    return (keras.ops.reshape(keras.ops.min(flat, axis=1), keep),
+            keras.ops.reshape(keras.ops.max(flat, axis=1), keep))
+
+
 def weighted_sum(values, weights, m):
     """``sum_j weights[j] * values[i, j]`` over the ``m`` rows of each input:
     ``(n * m, ...)`` values, ``(m,)`` weights -> ``(n, ...)``."""
@@ -106,7 +120,7 @@ _HOST = []
 def host_reductions():
     """Run expansions unfused inside the block: rows built and reduced around
     separate device passes, as kerascope did before fused expansions (tests compare
-    the two; ``bench/bench_methods.py --host-reductions`` measures the difference)."""
+    the two; ``bench/bench_methods.py``'s ``host/raw`` column times it)."""
     _HOST.append(True)
     try:
         yield
@@ -117,4 +131,3 @@ def host_reductions():
 def fused_enabled():
     """False inside ``host_reductions()``."""
     return not _HOST
-

@@ -95,8 +95,9 @@ def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradie
 
     With ``resolve``, the inputs ``chunk.x`` are passed first with ``score`` and
     ``first`` is their ``(outputs, scores, units)``; the rows then explain those
-    units (forward-only expansions pass the inputs and the rows as one batch). ``gradient(rows, row_targets)`` is the backend's input gradient of the
-    rows' ``row_score`` (used when ``expansion.gradients``)."""
+    units (forward-only expansions pass the inputs and the rows as one batch).
+    ``gradient(rows, row_targets)`` is the backend's input gradient of the rows'
+    ``row_score`` (used when ``expansion.gradients``)."""
     import keras
 
     first = ()

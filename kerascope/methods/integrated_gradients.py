@@ -44,7 +44,7 @@ import numpy as np
 import keras
 
 from kerascope import data, noise as noise_lib
-from kerascope.expansion import Expansion, weighted_sum
+from kerascope.expansion import Expansion, value_range, weighted_sum
 from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.layer_attribution import LayerOption, check_layer
 from kerascope.numeric import blur_matrix, gaussian_blur, spatial_axes
@@ -114,12 +114,9 @@ class PathExpansion(Expansion):
                                          -1, axis)
             return out
         if kind == "uniform":
-            shape = tuple(x.shape[1:])
-            flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
-            low = keras.ops.reshape(keras.ops.min(flat, axis=1), (-1,) + (1,) * len(shape))
-            high = keras.ops.reshape(keras.ops.max(flat, axis=1), (-1,) + (1,) * len(shape))
+            low, high = value_range(x)
             keys = noise_lib.keys(chunk.constants[2], _UNIFORM_STREAM, chunk.samples)
-            return low + (high - low) * noise_lib.uniform(keys, shape)
+            return low + (high - low) * noise_lib.uniform(keys, tuple(x.shape[1:]))
         return keras.ops.zeros_like(x) + float(kind)
 
     def _at(self, table, chunk):
@@ -127,7 +124,8 @@ class PathExpansion(Expansion):
         return keras.ops.take(table, keras.ops.minimum(chunk.index, self.rows - 1), axis=0)
 
     def expand(self, chunk):
-        x, base = chunk.x, self.baseline(chunk)
+        x = chunk.x
+        base = chunk.baseline = self.baseline(chunk)
         alphas = self._at(chunk.constants[0], chunk)
         shape = (1, -1) + (1,) * (len(x.shape) - 1)
         rows = keras.ops.expand_dims(base, 1) + keras.ops.reshape(alphas, shape) * \
@@ -135,11 +133,13 @@ class PathExpansion(Expansion):
         return keras.ops.reshape(rows, (-1,) + tuple(x.shape[1:]))
 
     def reduce(self, values, chunk):
+        # (x - x') times this chunk's share of the quadrature: linear, so chunks add
         weights = self._at(chunk.constants[1], chunk) * chunk.valid
-        return (weighted_sum(values, weights, int(chunk.index.shape[0])),)
+        path = weighted_sum(values, weights, int(chunk.index.shape[0]))
+        return ((chunk.x - chunk.baseline) * path,)
 
     def finish(self, sums, chunk):
-        maps = (chunk.x - self.baseline(chunk)) * sums[0]
+        maps = sums[0]
         if self.reduction is not None and len(maps.shape) >= 3:
             maps = reduce_channels(maps, self.reduction, self.channel_axis, keras.ops)
         return maps

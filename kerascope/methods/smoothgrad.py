@@ -23,7 +23,7 @@ import numpy as np
 import keras
 
 from kerascope import data, noise as noise_lib
-from kerascope.expansion import Expansion, per_row
+from kerascope.expansion import Expansion, per_row, value_range
 from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.layer_attribution import LayerOption, check_layer
 from kerascope.validation import check_choice, check_positive_int
@@ -42,9 +42,8 @@ def noisy_rows(x, noise, seed, samples, index, stream=_STREAM, relative=True):
     x = keras.ops.convert_to_tensor(x, "float32")
     shape = tuple(x.shape[1:])
     if relative:
-        flat = keras.ops.reshape(x, (-1, int(np.prod(shape))))
-        spread = keras.ops.max(flat, axis=1) - keras.ops.min(flat, axis=1)
-        sigma = keras.ops.reshape(noise * spread, (-1, 1) + (1,) * len(shape))
+        low, high = value_range(x)
+        sigma = keras.ops.expand_dims(noise * (high - low), 1)  # over the copies axis
     else:
         sigma = noise
     keys = noise_lib.keys(seed, stream, keras.ops.expand_dims(samples, 1),
