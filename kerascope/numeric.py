@@ -1,9 +1,8 @@
 """Low-level numeric helpers shared by methods, rendering and utilities (numpy only).
 
 Separable linear resizing with half-pixel centres (the same as
-``keras.ops.image.resize(..., "bilinear", antialias=False)``) and Gaussian blur.
-They use einsum's own loops rather than BLAS: numpy's BLAS threads would fight the
-framework's threads for the cores (measured 10-1000x slower under load).
+``keras.ops.image.resize(..., "bilinear", antialias=False)``) and Gaussian blur, both
+one small matrix applied along one axis at a time (``apply_along``).
 """
 
 import numpy as np
@@ -42,12 +41,46 @@ def upsample(maps, size):
         n_in = out.shape[axis]
         if n_in == n_out:
             continue
-        matrix = interpolation_matrix(n_in, n_out).astype(np.float32)
-        # einsum's own loops, not BLAS: numpy's BLAS threads would fight the
-        # framework's threads for the cores (measured 10-1000x slower under load).
-        moved = np.moveaxis(out, axis, -1)
-        out = np.moveaxis(np.einsum("...i,oi->...o", moved, matrix, optimize=False), -1, axis)
+        out = apply_along(out, interpolation_matrix(n_in, n_out).astype(np.float32), axis)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# The largest m * n * k of one matrix product ``apply_along`` hands to BLAS. OpenBLAS
+# computes products up to 4 * 65536 multiply-adds on the calling thread; larger ones
+# wake its thread pool, whose spinning threads then fight the framework's threads
+# for the cores (measured 10-1000x slower under load).
+SINGLE_THREAD_PRODUCT = 65536
+
+
+def apply_along(array, matrix, axis):
+    """``out[..., o, ...] = sum_i matrix[o, i] * array[..., i, ...]`` along ``axis``.
+
+    Computed as a stack of small matrix products (each at most
+    ``SINGLE_THREAD_PRODUCT`` multiply-adds, so BLAS stays on this thread), or, when
+    the rows cannot be cut that small, with einsum's own loops.
+    """
+    moved = np.moveaxis(array, axis, -1)
+    n_in, n_out = matrix.shape[1], matrix.shape[0]
+    rows = int(np.prod(moved.shape[:-1]))
+    block = _row_block(moved.shape[-2] if moved.ndim > 1 else 1, n_in * n_out)
+    if block:
+        flat = np.ascontiguousarray(moved).reshape(rows // block, block, n_in)
+        result = np.matmul(flat, np.ascontiguousarray(matrix.T, dtype=flat.dtype))
+        result = result.reshape(moved.shape[:-1] + (n_out,))
+    else:
+        result = np.einsum("...i,oi->...o", moved, matrix, optimize=False)
+    return np.moveaxis(result, -1, axis)
+
+
+def _row_block(rows, cost_per_row):
+    """Rows per small product: the largest divisor of ``rows`` (the length of the
+    axis before the contracted one) that keeps a product within
+    ``SINGLE_THREAD_PRODUCT``; 0 when only tiny blocks (< 8 rows) would."""
+    most = SINGLE_THREAD_PRODUCT // max(cost_per_row, 1)
+    for block in range(min(rows, most), 7, -1):
+        if rows % block == 0:
+            return block
+    return 0
 
 
 def spatial_axes(ndim, channel_axis):
@@ -60,9 +93,7 @@ def gaussian_blur(x, sigma, channel_axis=-1):
     """Gaussian blur of a batch over its spatial axes (reflect borders)."""
     out = np.asarray(x, dtype=np.float64)
     for axis in spatial_axes(x.ndim, channel_axis):
-        moved = np.moveaxis(out, axis, -1)
-        blurred = np.einsum("...i,oi->...o", moved, blur_matrix(x.shape[axis], sigma), optimize=False)
-        out = np.moveaxis(blurred, -1, axis)
+        out = apply_along(out, blur_matrix(x.shape[axis], sigma), axis)
     return out.astype(np.float32)
 
 

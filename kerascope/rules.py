@@ -204,8 +204,7 @@ def guided_relu(x):
     Springenberg et al. 2015, arXiv:1412.6806)."""
 
     def grad(g):
-        keep = keras.ops.logical_and(x > 0, g > 0)
-        return keras.ops.where(keep, g, keras.ops.zeros_like(g))
+        return keras.ops.where(x > 0, keras.ops.relu(g), 0.0)  # three elementwise ops
 
     return keras.ops.relu(x), grad
 
@@ -215,7 +214,7 @@ def deconvnet_relu(x):
     arXiv:1311.2901: the ReLU is applied to the backward signal)."""
 
     def grad(g):
-        return keras.ops.where(g > 0, g, keras.ops.zeros_like(g))
+        return keras.ops.relu(g)
 
     return keras.ops.relu(x), grad
 

@@ -148,6 +148,8 @@ def _plan_rules(model, rules, stripped_layer):
     call is replaced), ``"relu_call"`` (payload: the ReLU replacement) or
     ``"activation"`` (payload: the new ``activation`` attribute).
     """
+    if not rules:
+        return []
     layer_rules = [rule for rule in rules if isinstance(rule, rules_lib.LayerRule)]
     activation_rules = [rule for rule in rules if isinstance(rule, rules_lib.ActivationRule)]
     plan = []

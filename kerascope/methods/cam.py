@@ -83,8 +83,30 @@ __all__ = [
 # Pure combining functions: A, g are (batch, *spatial, K) numpy arrays.
 
 
-def _spatial_axes(a):
-    return tuple(range(1, a.ndim - 1))
+def _per_position(a):
+    """``a`` as ``(batch, positions, channels)`` (a view where possible)."""
+    return a.reshape(len(a), -1, a.shape[-1])
+
+
+# The maps are computed in float64 from the float32 passes without float64 copies of
+# them: reductions and contractions take ``dtype=np.float64`` (each element is
+# widened as it is read). Large temporaries cost more than the arithmetic here (each
+# is fresh memory: page faults, then unmapping).
+
+
+def _weighted_channels(a, weights):
+    """``sum_k w_k A^k`` for per-sample channel weights ``(batch, K)`` (one einsum
+    contraction; no BLAS threads)."""
+    cam = np.einsum("npk,nk->np", _per_position(a), weights, dtype=np.float64,
+                    optimize=False)
+    return cam.reshape(a.shape[:-1])
+
+
+def _channel_products(a, g):
+    """``sum_k g^k A^k`` at every position (HiResCAM, Layer-CAM)."""
+    cam = np.einsum("npk,npk->np", _per_position(a), _per_position(g), dtype=np.float64,
+                    optimize=False)
+    return cam.reshape(a.shape[:-1])
 
 
 def _finish(cam, relu):
@@ -93,8 +115,9 @@ def _finish(cam, relu):
 
 
 def _pair(activations, grads):
-    a = np.asarray(activations, dtype=np.float64)
-    g = np.asarray(grads, dtype=np.float64)
+    """The activations and gradients as float arrays of equal shape (float32 stays
+    float32; see above)."""
+    a, g = _floats(activations), _floats(grads)
     if a.shape != g.shape or a.ndim < 3:
         raise ValueError(
             f"activations, grads: expected equal shapes (batch, *spatial, channels), got "
@@ -103,17 +126,22 @@ def _pair(activations, grads):
     return a, g
 
 
+def _floats(array):
+    array = np.asarray(array)
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float64)
+
+
 def guided_gradients(activations, grads):
     """tf-explain's guided gradients ``g * (A > 0) * (g > 0)``."""
     a, g = _pair(activations, grads)
-    return g * (a > 0) * (g > 0)
+    return np.where((a > 0) & (g > 0), g.astype(np.float64), 0.0)
 
 
 def grad_cam_map(activations, grads, relu=True):
     """Grad-CAM: ``ReLU(sum_k mean_ij(g^k) A^k)``."""
     a, g = _pair(activations, grads)
-    weights = g.mean(axis=_spatial_axes(a), keepdims=True)
-    return _finish((weights * a).sum(axis=-1), relu)
+    weights = _per_position(g).mean(axis=1, dtype=np.float64)
+    return _finish(_weighted_channels(a, weights), relu)
 
 
 def tf_explain_grad_cam(activations, grads, use_guided_grads=True):
@@ -125,34 +153,44 @@ def tf_explain_grad_cam(activations, grads, use_guided_grads=True):
 
 
 def grad_cam_plus_plus_map(activations, grads, relu=True):
-    """Grad-CAM++ (Eq. 19, spatial sums; see the module docstring)."""
+    """Grad-CAM++ (Eq. 19, spatial sums; see the module docstring).
+
+    ``a_ij ReLU(g_ij) = g^2 ReLU(g) / (2 g^2 + (sum_ab A) g^3)`` is computed as
+    ``ReLU(g) / (2 + (sum_ab A) ReLU(g))`` (the ``g^2`` cancels; 0 where ``g <= 0``,
+    and where the denominator is 0, as the paper's formula is taken there).
+    """
     a, g = _pair(activations, grads)
-    g2 = g * g
-    denominator = 2.0 * g2 + a.sum(axis=_spatial_axes(a), keepdims=True) * g2 * g
-    safe = np.where(denominator != 0, denominator, 1.0)
-    alpha = np.where(denominator != 0, g2 / safe, 0.0)
-    weights = (alpha * np.maximum(g, 0.0)).sum(axis=_spatial_axes(a), keepdims=True)
-    return _finish((weights * a).sum(axis=-1), relu)
+    flat_a = _per_position(a)
+    positive = np.maximum(_per_position(g), 0.0, dtype=np.float64)
+    denominator = flat_a.sum(axis=1, keepdims=True, dtype=np.float64) * positive
+    denominator += 2.0
+    undefined = denominator == 0
+    if undefined.any():
+        positive[undefined] = 0.0
+        denominator[undefined] = 1.0
+    positive /= denominator
+    return _finish(_weighted_channels(a, positive.sum(axis=1)), relu)
 
 
 def xgrad_cam_map(activations, grads, relu=True, eps=1e-7):
     """XGrad-CAM: ``w_k = sum(g A) / (sum A + eps)``."""
     a, g = _pair(activations, grads)
-    axes = _spatial_axes(a)
-    weights = (g * a).sum(axis=axes, keepdims=True) / (a.sum(axis=axes, keepdims=True) + eps)
-    return _finish((weights * a).sum(axis=-1), relu)
+    flat_a, flat_g = _per_position(a), _per_position(g)
+    weights = (np.einsum("npk,npk->nk", flat_g, flat_a, dtype=np.float64, optimize=False)
+               / (flat_a.sum(axis=1, dtype=np.float64) + eps))
+    return _finish(_weighted_channels(a, weights), relu)
 
 
 def hires_cam_map(activations, grads, relu=True):
     """HiResCAM: ``sum_k g^k * A^k`` (element-wise)."""
     a, g = _pair(activations, grads)
-    return _finish((g * a).sum(axis=-1), relu)
+    return _finish(_channel_products(a, g), relu)
 
 
 def layer_cam_map(activations, grads, relu=True):
     """Layer-CAM: ``ReLU(sum_k ReLU(g^k) * A^k)``."""
     a, g = _pair(activations, grads)
-    return _finish((np.maximum(g, 0.0) * a).sum(axis=-1), relu)
+    return _finish(_channel_products(a, np.maximum(g, 0)), relu)
 
 
 def eigen_cam_map(activations, relu=True, center=False):
@@ -221,9 +259,9 @@ def score_cam_weights(scores, normalization="channels"):
 
 def score_cam_map(activations, weights, relu=True):
     """``ReLU(sum_k w_k A^k)`` for per-sample channel weights ``(batch, K)``."""
-    a = np.asarray(activations, dtype=np.float64)
-    w = np.asarray(weights, dtype=np.float64).reshape((len(a),) + (1,) * (a.ndim - 2) + (-1,))
-    return _finish((w * a).sum(axis=-1), relu)
+    a = _floats(activations)
+    w = np.asarray(weights, dtype=np.float64).reshape(len(a), -1)
+    return _finish(_weighted_channels(a, w), relu)
 
 
 # ---------------------------------------------------------------------------

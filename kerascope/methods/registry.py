@@ -9,6 +9,7 @@ the name and aliases ``kerascope.explain`` accepts, the public shortcut
 
 import dataclasses
 import difflib
+import functools
 import inspect
 
 _CLASSES = {}  # canonical name -> class
@@ -81,9 +82,14 @@ def catalog():
     ]
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(init):
+    return inspect.signature(init)
+
+
 def options_of(cls):
     """``{option: default}`` of a method class's constructor."""
-    parameters = inspect.signature(cls.__init__).parameters.values()
+    parameters = _signature(cls.__init__).parameters.values()
     return {
         p.name: (None if p.default is p.empty else p.default)
         for p in parameters
@@ -93,7 +99,7 @@ def options_of(cls):
 
 def _construct(cls, options):
     """``cls(**options)``; an option the constructor does not take is a ValueError."""
-    signature = inspect.signature(cls.__init__)
+    signature = _signature(cls.__init__)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     if not takes_any:
         unknown = sorted(set(options) - set(options_of(cls)))
