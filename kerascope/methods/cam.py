@@ -203,23 +203,7 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    # The projection on the first right singular vector v of each (positions x
-    # channels) matrix M is M v = s u, with (s^2, u) the top eigenpair of the Gram
-    # matrix G = M M^T: batched power iteration on G from the mean direction (the
-    # top eigenvector of a non-negative G is non-negative), eigh where it stalls.
-    gram = matrix @ np.swapaxes(matrix, 1, 2)
-    u = np.full(gram.shape[:2], 1.0 / np.sqrt(gram.shape[1]))
-    converged = np.zeros(len(gram), dtype=bool)
-    for _ in range(200):
-        nxt = np.einsum("bpq,bq->bp", gram, u, optimize=False)
-        nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
-        converged = np.abs(nxt - u).max(axis=1) < 1e-9
-        u = nxt
-        if converged.all():
-            break
-    for i in np.flatnonzero(~converged):
-        u[i] = np.linalg.eigh(gram[i])[1][:, -1]
-    strength = np.sqrt(np.maximum(np.einsum("bp,bpq,bq->b", u, gram, u, optimize=False), 0))
+    u, strength = _top_left_singular(matrix)
     projection = u * strength[:, None]
     if center:
         # A centred projection sums to zero by construction, so its sum cannot fix
@@ -231,6 +215,51 @@ def eigen_cam_map(activations, relu=True, center=False):
     sign = np.where(orientation[:, None] < 0, -1.0, 1.0)
     cams = np.where(np.any(matrix, axis=(1, 2))[:, None], projection * sign, 0.0)
     return _finish(cams.reshape(a.shape[:-1]), relu)
+
+
+def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
+    """``(u, s)``: the first left singular vector and value of each ``(Z, K)`` matrix
+    ``M`` of a batch (``M v = s u``, ``v`` the first right singular vector).
+
+    Batched power iteration on ``G = M M^T`` from the rows' norms (non-negative,
+    like the top eigenvector of a non-negative ``G``, and, unlike the mean
+    direction, not orthogonal to a centred ``M``'s columns): first as ``M (M^T u)``
+    without forming ``G`` (a few steps converge for most activations), then, for
+    the matrices not yet converged, on ``G`` itself, and ``eigh`` where that stalls.
+    """
+    n, z = matrix.shape[:2]
+    u = np.linalg.norm(matrix, axis=2)
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-30)
+    todo = np.arange(n)
+    for _ in range(plain_steps):
+        sub = matrix[todo] if len(todo) < n else matrix
+        nxt = np.matmul(sub, np.matmul(u[todo][:, None, :], sub).transpose(0, 2, 1))[..., 0]
+        nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
+        converged = np.abs(nxt - u[todo]).max(axis=1) < tol
+        u[todo] = nxt
+        todo = todo[~converged]
+        if not len(todo):
+            break
+    # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
+    lost = (np.linalg.norm(u, axis=1) < 0.5) & np.any(matrix, axis=(1, 2))
+    todo = np.union1d(todo, np.flatnonzero(lost)).astype(int)
+    if len(todo):
+        sub = matrix[todo]
+        gram = sub @ np.swapaxes(sub, 1, 2)
+        v = u[todo]
+        converged = np.zeros(len(todo), dtype=bool)
+        for _ in range(steps):
+            nxt = np.einsum("bpq,bq->bp", gram, v, optimize=False)
+            nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
+            converged = (np.abs(nxt - v).max(axis=1) < tol) & (np.linalg.norm(nxt, axis=1) > 0.5)
+            v = nxt
+            if converged.all():
+                break
+        for i in np.flatnonzero(~converged):
+            v[i] = np.linalg.eigh(gram[i])[1][:, -1]
+        u[todo] = v
+    strength = np.linalg.norm(np.matmul(u[:, None, :], matrix)[:, 0], axis=1)
+    return u, strength
 
 
 def score_cam_masks(activations, size):
