@@ -80,6 +80,34 @@ def test_upsample_is_keras_bilinear_resize(rng):
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape, size", [((3, 16, 12), (40, 30)), ((2, 3, 4), (5, 6)),
+                                         ((2, 3, 40), (7, 200))])
+def test_upsample_matches_keras_resize_on_both_routes(rng, shape, size):
+    # (16, 12) -> (40, 30) runs as small matrix products on both axes, (3, 4) ->
+    # (5, 6) as einsum loops (fewer than 8 rows per product), (3, 40) -> (7, 200) one
+    # of each
+    maps = rng.normal(size=shape).astype(np.float32)
+    reference = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(maps[..., None], size, interpolation="bilinear",
+                               antialias=False, data_format="channels_last")
+    )[..., 0]
+    np.testing.assert_allclose(cam.upsample(maps, size), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_eigen_cam_is_the_first_singular_component(rng, center):
+    # signed activations: a centred M is orthogonal to the mean direction, where a
+    # power iteration started there would stall at zero
+    activations = rng.normal(size=(4, 6, 6, 40))
+    matrix = activations.reshape(4, 36, 40)
+    if center:
+        matrix = matrix - matrix.mean(axis=1, keepdims=True)
+    u, s, _ = np.linalg.svd(matrix)
+    expected = np.abs(u[:, :, 0] * s[:, :1]).reshape(4, 6, 6)
+    ours = cam.eigen_cam_map(activations, relu=False, center=center)
+    np.testing.assert_allclose(np.abs(ours), expected, rtol=1e-5, atol=1e-6)
+
+
 # -- hand-computed fixtures --------------------------------------------------------------
 
 

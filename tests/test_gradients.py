@@ -207,3 +207,23 @@ def test_channels_first_model(rng):
     assert reduced.shape == (2, 8, 8)
     np.testing.assert_allclose(reduced, np.abs(raw).sum(axis=1), rtol=1e-5)
     _fd_check(model, x, _logit(model, 1), raw, rng)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4, 5])
+@pytest.mark.parametrize("axis", [-1, 1])
+@pytest.mark.parametrize("how", ["sum", "mean", "abs_sum", "abs_mean", "max_abs", "square_sum"])
+def test_channel_reductions_equal_numpy_reductions_bit_for_bit(rng, channels, axis, how):
+    from kerascope.methods.base import reduce_channels
+
+    maps = rng.normal(size=(3, channels, 5, channels)).astype(np.float32)
+    reference = {
+        "sum": lambda: np.sum(maps, axis=axis),
+        "mean": lambda: np.mean(maps, axis=axis),
+        "abs_sum": lambda: np.sum(np.abs(maps), axis=axis),
+        "abs_mean": lambda: np.mean(np.abs(maps), axis=axis),
+        "max_abs": lambda: np.max(np.abs(maps), axis=axis),
+        "square_sum": lambda: np.sum(np.square(maps), axis=axis),
+    }[how]()
+    ours = reduce_channels(maps, how, axis)
+    assert ours.dtype == reference.dtype and ours.shape == reference.shape
+    np.testing.assert_array_equal(ours, reference)
