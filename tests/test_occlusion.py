@@ -66,6 +66,29 @@ def test_matches_tf_explain_definition(shape, patch):
         assert np.ptp(expected) > 1e-3  # the patches do change the prediction
 
 
+def test_channels_first_model_gives_the_channels_last_maps():
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow's CPU Conv2D has no channels_first kernel (UnimplementedError)")
+    rng = np.random.default_rng(3)
+
+    def model(data_format, shape):
+        inputs = keras.Input(shape)
+        h = keras.layers.Conv2D(4, 3, activation="relu", data_format=data_format, **ZEROS)(inputs)
+        h = keras.layers.GlobalAveragePooling2D(data_format=data_format)(h)
+        return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", **ZEROS)(h))
+
+    last, first = model("channels_last", (7, 9, 2)), model("channels_first", (2, 7, 9))
+    weights = [rng.normal(0, 0.5, w.shape).astype(np.float32) for w in last.get_weights()]
+    last.set_weights(weights)
+    first.set_weights(weights)
+    images = rng.uniform(0, 1, (2, 7, 9, 2)).astype(np.float32)
+    options = dict(patch_size=3, stride=2, fill_value="mean", mode="difference")
+    _, expected = kerascope.occlusion(last, images, 1, **options)
+    _, maps = kerascope.occlusion(first, images.transpose(0, 3, 1, 2), 1, **options)
+    assert maps.shape == (2, 7, 9) and np.ptp(expected) > 1e-4
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_overlapping_windows_mean_fill_and_difference_mode():
     shape = (7, 9, 2)
     model = _small_cnn(shape, seed=3)
