@@ -392,7 +392,8 @@ def _concat(pieces):
     def join(arrays):
         if arrays[0][1] is None:
             return None
-        if len(arrays) == 1 and all(a.flags.writeable for a in data.arrays(arrays[0][1])):
+        if len(arrays) == 1 and all(a is None or a.flags.writeable
+                                    for a in data.arrays(arrays[0][1])):
             n, array = arrays[0]
             return array[:n] if n < len(array) else array  # one call: no copy
         return data.concat_rows([a[:n] for n, a in arrays])
