@@ -19,8 +19,8 @@ import numpy as np
 import kerascope.demo as demo
 from kerascope import backend
 from kerascope import feature_visualization as fv
-from kerascope.surgery import ModelView
-from kerascope.targets import UnitScore
+from kerascope.engine.surgery import ModelView
+from kerascope.engine.targets import UnitScore
 
 SHORT, LONG = 5, 45
 

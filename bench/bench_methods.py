@@ -9,7 +9,7 @@ registered in ``kerascope.methods``, the passes listed in ``EXTRA`` below. The r
 ours / raw is the overhead of everything kerascope does besides those passes
 (target resolution, row expansion, padding, host copies, reductions). Target: <= 1.15.
 Methods with fused expansions (SmoothGrad, IG, occlusion, RISE) are also timed
-unfused (``host/raw``: ``kerascope.expansion.host_reductions()``), and every row
+unfused (``host/raw``: ``kerascope.engine.expansion.host_reductions()``), and every row
 reports the host<->device kB per image (the runner's byte counter).
 
 Two batch settings per expanded method: "aligned" (batch_size a multiple of the rows
@@ -34,8 +34,8 @@ import keras  # noqa: E402
 
 import kerascope  # noqa: E402
 from kerascope import methods as methods_lib  # noqa: E402
-from kerascope import runner  # noqa: E402
-from kerascope.expansion import host_reductions  # noqa: E402
+from kerascope.engine import runner  # noqa: E402
+from kerascope.engine.expansion import host_reductions  # noqa: E402
 
 N = 16
 SAMPLES = 20
@@ -80,7 +80,7 @@ def needs_outputs_pass(name):
 
 def fused(name):
     """Whether the method expands and reduces its rows on the device
-    (``kerascope.expansion``): then ``host`` times the unfused route as well."""
+    (``kerascope.engine.expansion``): then ``host`` times the unfused route as well."""
     return name in ("smoothgrad", "integrated_gradients", "occlusion", "rise",
                     "guided_smoothgrad")
 
@@ -205,7 +205,7 @@ def main(argv=None):
         ("method", "batch", "rows", "ours ms", "raw ms", "ours/raw", "host/raw", "spread",
          "cpu ratio", "kB/input", "host kB/input", "rounds"), rows))
     image_kb = np.prod(common.IMAGE_SHAPE) * 4 / 1e3
-    print(f"# host/raw: the same call with kerascope.expansion.host_reductions() (rows built "
+    print(f"# host/raw: the same call with kerascope.engine.expansion.host_reductions() (rows built "
           f"and reduced around host round trips, as before fused expansions). kB/input: "
           f"host<->device kB per image (one image: {image_kb:.1f} kB; one 2-D map: "
           f"{image_kb / common.IMAGE_SHAPE[-1]:.1f} kB).")

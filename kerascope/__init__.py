@@ -18,8 +18,6 @@ The package imports Keras lazily, on first use of anything that needs it, so tha
 
 import importlib as _importlib
 from importlib import util as _util
-import sys as _sys
-import types as _types
 
 from kerascope import _default_backend
 
@@ -29,19 +27,22 @@ __version__ = "0.1.0"
 
 #: Public names that are attributes of a module: imported on first access.
 _ATTRIBUTES = {
-    "explain": "kerascope.explain",
-    "explain_batches": "kerascope.explain",
-    "activations": "kerascope.activations",  # the function, not the module
-    "PREDICTED": "kerascope.targets",
-    "TopK": "kerascope.targets",
-    "top_k": "kerascope.targets",
+    "explain": "kerascope.api",
+    "explain_batches": "kerascope.api",
+    "activations": "kerascope.engine.activations",
+    "load_images": "kerascope.inputs.files",
+    "PREDICTED": "kerascope.engine.targets",
+    "TopK": "kerascope.engine.targets",
+    "top_k": "kerascope.engine.targets",
 }
+#: Old names of modules that moved: ``from kerascope import io`` keeps working.
+_MOVED = {"io": "kerascope.inputs.files", "sanity": "kerascope.metrics.randomization"}
 #: Subpackages available as attributes after ``import kerascope``.
 _SUBMODULES = ("filters", "methods", "feature_visualization", "callbacks", "core", "io",
                "rendering", "report", "demo", "utils")
 _BASE_ALL = [
     "explain", "explain_batches", "top_k", "TopK", "PREDICTED", "filters", "methods",
-    "__version__", "activations", "callbacks", "core", "feature_visualization", "io", "rendering", "report",
+    "__version__", "activations", "load_images", "metrics", "callbacks", "core", "feature_visualization", "io", "rendering", "report",
 ]
 
 
@@ -52,6 +53,8 @@ def __getattr__(name):
         value = getattr(_importlib.import_module(_ATTRIBUTES[name]), name)
         globals()[name] = value
         return value
+    if name in _MOVED:
+        return _importlib.import_module(_MOVED[name])
     if name in _SUBMODULES:
         return _importlib.import_module(f"kerascope.{name}")
     if name == "__all__":
@@ -62,7 +65,7 @@ def __getattr__(name):
         raise AttributeError(f"module 'kerascope' has no attribute {name!r}")
     if _util.find_spec(f"kerascope.{name}") is not None:  # a submodule
         return _importlib.import_module(f"kerascope.{name}")
-    from kerascope.explain import shortcut
+    from kerascope.api import shortcut
 
     try:
         return shortcut(name)
@@ -75,15 +78,3 @@ def __dir__():
 
     return sorted(set(globals()) | set(_BASE_ALL) | set(_SUBMODULES) | set(methods.names()))
 
-
-class _Package(_types.ModuleType):
-    """Keeps ``kerascope.explain`` and ``kerascope.activations`` the functions when their
-    modules of the same name are imported (the import system would set the modules)."""
-
-    def __setattr__(self, name, value):
-        if name in ("explain", "activations") and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

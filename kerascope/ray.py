@@ -28,9 +28,9 @@ import numpy as np
 
 import keras
 
-from kerascope import validation
+from kerascope.engine import validation
 from kerascope.methods import registry
-from kerascope.targets import TopK
+from kerascope.engine.targets import TopK
 
 __all__ = ["explain_dataset"]
 
@@ -47,7 +47,7 @@ def explain_dataset(ds, model, method, targets=None, *, batch_size=32, concurren
     Args:
         ds: a ``ray.data.Dataset`` whose ``column`` holds images (arrays of the model's
             input shape, e.g. from ``ray.data.read_images`` or ``from_numpy``) or image
-            file paths (strings, read with ``kerascope.io``'s loader: converted to the
+            file paths (strings, read with ``kerascope.inputs.files``'s loader: converted to the
             model's channels and input size, then ``preprocess``ed).
         model: a ``.keras`` file path (every worker must be able to read it), a
             function returning the model (called once per actor), or a
@@ -63,7 +63,7 @@ def explain_dataset(ds, model, method, targets=None, *, batch_size=32, concurren
         id_column: the column naming each row in ``id`` and in errors (default: "id"
             when present, else the file path for path columns).
         targets_column: a column of per-row class indices (int, or K of them).
-        preprocess: preprocessing of files read from paths (``kerascope.io`` presets:
+        preprocess: preprocessing of files read from paths (``kerascope.inputs.files`` presets:
             "0-1" (default), "-1-1", "0-255", "resnet50", ...).
         strict: stop the job at the first row that cannot be explained.
         device_batch_size: ``kerascope.explain``'s ``batch_size`` (rows per device
@@ -285,7 +285,7 @@ class _Explainer:
         return {i: (outputs[j], maps[j], units[j]) for j, i in enumerate(index)}
 
     def _call(self, x, targets):
-        from kerascope.explain import explain
+        from kerascope.api import explain
 
         s = self.settings
         outputs, maps = explain(self.method, self.model, x, targets, batch_size=s["batch_size"],
@@ -351,7 +351,7 @@ def _read(path, model, preprocess):
 
 
 def _load_image(path, model, preprocess):
-    # Until kerascope.io.load_images is on main: PIL, the model's size and channels,
+    # Until kerascope.inputs.files.load_images is on main: PIL, the model's size and channels,
     # "0-1" scaling.
     from PIL import Image, UnidentifiedImageError
 

@@ -26,7 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kerascope  # noqa: E402
-from kerascope import runner  # noqa: E402
+from kerascope.engine import runner  # noqa: E402
 from tests.models import small_cnn  # noqa: E402
 
 METHODS = {

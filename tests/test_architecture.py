@@ -51,7 +51,7 @@ def framework_outside_backend(path, module, names, root):
 
 
 ABOVE_METHODS = ("kerascope.utils", "kerascope.core", "kerascope.callbacks", "kerascope.cli",
-                 "kerascope.report", "kerascope.rendering", "kerascope.io")
+                 "kerascope.report", "kerascope.rendering", "kerascope.inputs.files")
 
 
 def methods_import_above(path, module, names, root):

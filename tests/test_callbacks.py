@@ -340,7 +340,7 @@ def test_every_callback_writes_one_image_per_epoch(digits, in_tmp):
 # -- the writer ------------------------------------------------------------------------
 
 def test_summary_writer_round_trip_without_tensorflow(tmp_path):
-    from kerascope.utils.summary import SummaryWriter, read_images
+    from kerascope.callbacks.summary import SummaryWriter, read_images
 
     gray = (np.arange(12 * 20).reshape(12, 20) % 251).astype(np.uint8)
     rgb = np.random.default_rng(0).integers(0, 256, (8, 6, 3), dtype=np.uint8)

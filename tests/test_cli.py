@@ -15,7 +15,7 @@ from PIL import Image
 
 import kerascope
 from kerascope import cli
-from kerascope import io as kio
+from kerascope.inputs import files as kio
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,9 @@ import re
 import numpy as np
 import pytest
 
-from kerascope import cli, metrics, sanity
+from kerascope import cli, metrics
+
+from kerascope.metrics import randomization as sanity
 from kerascope.methods import registry
 from kerascope.methods.base import Method
 

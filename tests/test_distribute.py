@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 import kerascope
-from kerascope import backend, expansion, runner
-from kerascope.targets import UnitScore
+from kerascope import backend
+from kerascope.engine import expansion, runner
+from kerascope.engine.targets import UnitScore
 from tests.models import small_cnn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Fused expansions: rows made, passed and reduced on the device (kerascope.expansion).
+"""Fused expansions: rows made, passed and reduced on the device (kerascope.engine.expansion).
 
 For SmoothGrad, VarGrad, SquareGrad, Integrated Gradients, occlusion and RISE:
 the fused maps equal the unfused reference's (rows built and reduced around
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import kerascope
-from kerascope import backend, runner
-from kerascope.expansion import host_reductions
+from kerascope import backend
+from kerascope.engine import runner
+from kerascope.engine.expansion import host_reductions
 from tests.models import small_cnn
 
 SHAPE = (32, 32, 3)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import kerascope
-from kerascope import surgery
+from kerascope.engine import surgery
 from tests.models import set_numpy_weights, small_cnn
 
 

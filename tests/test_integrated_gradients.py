@@ -98,7 +98,7 @@ def test_baselines(rng):
 
 
 def test_blur_baseline_preserves_mean_and_smooths():
-    from kerascope.numeric import gaussian_blur
+    from kerascope.engine.numeric import gaussian_blur
 
     image = np.zeros((1, 15, 15, 1), np.float32)
     image[0, 7, 7, 0] = 1.0

@@ -1,11 +1,11 @@
-"""kerascope.io.load_images: files and folders, formats, channels, sizes, preprocessing."""
+"""kerascope.inputs.files.load_images: files and folders, formats, channels, sizes, preprocessing."""
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from kerascope import io as kio
+from kerascope.inputs import files as kio
 
 
 def _model(shape=(8, 8, 3), rescaling=False):

@@ -10,13 +10,13 @@ import keras
 import numpy as np
 import pytest
 
-from kerascope import keras_internals
+from kerascope.engine import keras_internals
 
 
 def _require(owner, attribute):
     assert hasattr(owner, attribute), (
         f"Keras {keras.__version__} has no {type(owner).__name__}.{attribute}; "
-        f"kerascope.keras_internals reads it and must be updated for this Keras release."
+        f"kerascope.engine.keras_internals reads it and must be updated for this Keras release."
     )
 
 

@@ -151,7 +151,7 @@ def test_per_sample_baseline_array_equals_single_calls():
 def test_smoothgrad_noise_per_input_scaled_to_its_range():
     a = np.tile(np.linspace(0, 1, 50, dtype=np.float32), (2, 1))
     b = np.tile(np.linspace(0, 100, 12, dtype=np.float32).reshape(4, 3), (2, 1, 1))
-    from kerascope.data import Inputs
+    from kerascope.inputs.arrays import Inputs
 
     rows = SmoothGrad(num_samples=400, noise=0.1, seed=0).noisy_copies(
         Inputs([a, b], ["features", "series"]))

@@ -1,4 +1,4 @@
-"""kerascope.noise: counter-based draws, the same on every backend.
+"""kerascope.engine.noise: counter-based draws, the same on every backend.
 
 The integer hash is checked bit for bit against an independent numpy (uint64)
 implementation of lowbias32, so every backend draws the same uniforms; the
@@ -10,7 +10,7 @@ import pytest
 
 import keras
 
-from kerascope import noise
+from kerascope.engine import noise
 
 
 def lowbias32(h):

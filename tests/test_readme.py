@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerascope.utils.summary import read_images
+from kerascope.callbacks.summary import read_images
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -66,7 +66,7 @@ def test_callbacks_refuse_at_construction_without_a_writer(tmp_path, monkeypatch
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match="VanillaGradientsCallback: .*tensorboard package"):
         VanillaGradientsCallback((images, None), class_index=0, output_dir=tmp_path)
-    from kerascope.callbacks.trust import MetricsCallback
+    from kerascope.callbacks.metrics import MetricsCallback
 
     with pytest.raises(ImportError, match="MetricsCallback: .*tensorboard package"):
         MetricsCallback((images, None), output_dir=tmp_path)

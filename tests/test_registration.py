@@ -76,7 +76,7 @@ def test_a_registered_method_runs_through_explain_and_its_shortcut(rng):
 
 def test_a_registered_method_runs_in_a_callback(rng, tmp_path):
     from kerascope.callbacks import MethodCallback
-    from kerascope.utils.summary import read_images
+    from kerascope.callbacks.summary import read_images
 
     model = small_cnn()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
@@ -187,8 +187,9 @@ def test_eigen_cam_sign_does_not_depend_on_rounding():
 
 
 def test_a_short_first_batch_does_not_cap_later_calls(rng, monkeypatch):
-    from kerascope import backend, runner as runner_lib
-    from kerascope.targets import UnitScore
+    from kerascope import backend
+    from kerascope.engine import runner as runner_lib
+    from kerascope.engine.targets import UnitScore
 
     rows_per_call = []
     compiled = backend.compiled

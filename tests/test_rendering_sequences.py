@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from kerascope import rendering_sequences as rs
+from kerascope.rendering import sequences as rs
 
 
 def _backgrounds(fragment):

@@ -1,4 +1,4 @@
-"""Layer rules (kerascope.rules) applied by ModelView during a pass.
+"""Layer rules (kerascope.engine.rules) applied by ModelView during a pass.
 
 The central property: a rule that replaces a layer by a custom-gradient copy of
 itself (same forward, backward by vjp of that forward) changes nothing, so outputs
@@ -13,10 +13,12 @@ import keras
 import numpy as np
 import pytest
 
-from kerascope import backend, rules, targets
-from kerascope.keras_internals import sublayers
-from kerascope.runner import PassRunner
-from kerascope.surgery import ModelView
+from kerascope import backend
+
+from kerascope.engine import rules, targets
+from kerascope.engine.keras_internals import sublayers
+from kerascope.engine.runner import PassRunner
+from kerascope.engine.surgery import ModelView
 from tests.models import reference_model, set_numpy_weights
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "guided_reference.npz"

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerascope import demo, sanity
+from kerascope import demo
+
+from kerascope.metrics import randomization as sanity
 
 
 def blobs(n, size=12, seed=0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerascope.callbacks import MetricsCallback, SanityCheckCallback
-from kerascope.utils.summary import SummaryWriter, read_images, read_scalars
+from kerascope.callbacks.summary import SummaryWriter, read_images, read_scalars
 
 
 def data(n=64, seed=0):
@@ -99,7 +99,7 @@ def test_sanity_check_callback_runs_at_the_end(tmp_path):
 
 
 def test_sanity_check_callback_warns_for_a_model_independent_map(tmp_path):
-    from kerascope.sanity import edge_map
+    from kerascope.metrics.randomization import edge_map
 
     x_val, y_val = data(3, seed=4)
     callback = SanityCheckCallback((x_val, y_val), method=edge_map, output_dir=tmp_path,

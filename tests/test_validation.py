@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerascope
-from kerascope import surgery
+from kerascope.engine import surgery
 from kerascope.methods import IntegratedGradients
 from tests.models import small_cnn
 

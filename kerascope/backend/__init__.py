@@ -76,7 +76,7 @@ def compiled(view, score, gradients, wrt_inputs=True, placement=None):
 
 def fused(view, score, row_score, expansion):
     """The cached compiled ``expand -> pass -> reduce`` function of ``expansion``
-    (``kerascope.expansion``) for ``view``: ``fn(chunk, targets, resolve) -> (sums,
+    (``kerascope.engine.expansion``) for ``view``: ``fn(chunk, targets, resolve) -> (sums,
     first)`` (device tensors), one call per chunk of rows. ``resolve``: the inputs
     are first passed with ``score`` (``first`` = their outputs, scores and units),
     and the rows explain those units with ``row_score``."""

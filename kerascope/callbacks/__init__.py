@@ -32,7 +32,7 @@ from kerascope.callbacks.integrated_gradients import IntegratedGradientsCallback
 from kerascope.callbacks.method import MethodCallback
 from kerascope.callbacks.occlusion_sensitivity import OcclusionSensitivityCallback
 from kerascope.callbacks.smoothgrad import SmoothGradCallback
-from kerascope.callbacks.trust import MetricsCallback, SanityCheckCallback
+from kerascope.callbacks.metrics import MetricsCallback, SanityCheckCallback
 from kerascope.callbacks.vanilla_gradients import VanillaGradientsCallback
 
 #: The spelling of the tf-explain talk slides (``tf_explain.callbacks.GradCAMcallback``).

@@ -4,7 +4,7 @@ from kerascope.callbacks.base import ExplanationCallback
 
 
 class ActivationsVisualizationCallback(ExplanationCallback):
-    """Write the ``kerascope.core.ExtractActivations`` grid after epochs (tag ``Activations Visualization``).
+    """Write the ``kerascope.compat.tf_explain.core.ExtractActivations`` grid after epochs (tag ``Activations Visualization``).
 
     Every channel of the outputs of ``layers_name`` (a layer name or a list of them)
     for every validation image, min-max scaled together, tiled in one grayscale grid.
@@ -22,7 +22,7 @@ class ActivationsVisualizationCallback(ExplanationCallback):
         self.layers_name = layers_name
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core import activations
+        from kerascope.compat.tf_explain.core import activations
 
         explainer = getattr(activations, "ExtractActivations", None) or getattr(
             activations, "ActivationsVisualization")

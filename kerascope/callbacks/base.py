@@ -27,8 +27,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerascope.core.base import validation_images
-from kerascope.validation import check_positive_int
+from kerascope.compat.tf_explain.core.base import validation_images
+from kerascope.engine.validation import check_positive_int
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S.%f"
 
@@ -84,7 +84,7 @@ class ExplanationCallback(keras.callbacks.Callback):
 
     Subclasses set ``method_dir`` (the default log folder ``./logs/<method_dir>``) and
     ``tag`` (the TensorBoard tag, tf-explain's), and implement ``explain_grid(images,
-    model, class_index)`` returning the uint8 grid of the matching ``kerascope.core``
+    model, class_index)`` returning the uint8 grid of the matching ``kerascope.compat.tf_explain.core``
     explainer; the explainer module is imported there, lazily.
 
     Args:
@@ -148,7 +148,7 @@ class ExplanationCallback(keras.callbacks.Callback):
     def _open_writer(self):
         """The run's ``SummaryWriter`` (opened on first use; the folder is created)."""
         if self._writer is None or self._writer.closed:
-            from kerascope.utils.summary import SummaryWriter
+            from kerascope.callbacks.summary import SummaryWriter
 
             self._writer = SummaryWriter(self.output_dir)
             self.writer_kind = self._writer.kind

@@ -13,7 +13,7 @@ from kerascope.callbacks.base import ExplanationCallback
 class CAMCallback(ExplanationCallback):
     """Base of the CAM-family callbacks: ``method_class`` names the registered method;
     ``**method_options`` go to its constructor. Rendered by
-    ``kerascope.core.method_explainer.MethodExplainer``."""
+    ``kerascope.compat.tf_explain.core.method_explainer.MethodExplainer``."""
 
     method_class = None
 
@@ -22,7 +22,7 @@ class CAMCallback(ExplanationCallback):
                  strict=False, batch_size=32, **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
-        from kerascope.core.method_explainer import MethodExplainer
+        from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer
 
         self.layer_name = layer_name
         self.colormap = colormap

@@ -4,7 +4,7 @@ from kerascope.callbacks.base import ExplanationCallback
 
 
 class GradCAMCallback(ExplanationCallback):
-    """Write the ``kerascope.core.GradCAM`` grid after epochs (tag ``Grad CAM``).
+    """Write the ``kerascope.compat.tf_explain.core.GradCAM`` grid after epochs (tag ``Grad CAM``).
 
     Both call forms work::
 
@@ -54,7 +54,7 @@ class GradCAMCallback(ExplanationCallback):
         self.image_weight = image_weight
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.grad_cam import GradCAM
+        from kerascope.compat.tf_explain.core.grad_cam import GradCAM
 
         return GradCAM().explain((images, None), model, class_index, layer_name=self.layer_name,
                                  use_guided_grads=self.use_guided_grads, colormap=self.colormap,

@@ -1,11 +1,11 @@
 """``GradientsInputsCallback``: ``|x * dS_c/dx|`` in TensorBoard."""
 
 from kerascope.callbacks.base import ExplanationCallback
-from kerascope.core.gradients_inputs import GradientsInputs
+from kerascope.compat.tf_explain.core.gradients_inputs import GradientsInputs
 
 
 class GradientsInputsCallback(ExplanationCallback):
-    """Write the ``kerascope.core.GradientsInputs`` grid after epochs (tag ``GradientsInputs``).
+    """Write the ``kerascope.compat.tf_explain.core.GradientsInputs`` grid after epochs (tag ``GradientsInputs``).
 
     Arguments as tf-explain 0.3's; the extra options as in
     :class:`~kerascope.callbacks.base.ExplanationCallback`.

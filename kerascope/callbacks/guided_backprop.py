@@ -20,7 +20,7 @@ class GuidedBackpropCallback(ExplanationCallback):
                  max_images=None, strict=False, batch_size=32, **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
-        from kerascope.core.method_explainer import MethodExplainer
+        from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer
 
         self.method_options = method_options
         self.explainer = MethodExplainer(self.method_class, **method_options)

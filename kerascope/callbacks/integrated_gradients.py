@@ -4,7 +4,7 @@ from kerascope.callbacks.base import ExplanationCallback
 
 
 class IntegratedGradientsCallback(ExplanationCallback):
-    """Write the ``kerascope.core.IntegratedGradients`` grid after epochs (tag ``IntegratedGradients``).
+    """Write the ``kerascope.compat.tf_explain.core.IntegratedGradients`` grid after epochs (tag ``IntegratedGradients``).
 
     ``n_steps=5`` is tf-explain's callback default (its core explainer's is 10).
     """
@@ -19,7 +19,7 @@ class IntegratedGradientsCallback(ExplanationCallback):
         self.n_steps = n_steps
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.integrated_gradients import IntegratedGradients
+        from kerascope.compat.tf_explain.core.integrated_gradients import IntegratedGradients
 
         return IntegratedGradients().explain((images, None), model, class_index,
                                              n_steps=self.n_steps, batch_size=self.batch_size)

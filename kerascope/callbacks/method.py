@@ -1,7 +1,7 @@
 """``MethodCallback``: any registered method's explanation in TensorBoard during ``fit``.
 
 ``MethodCallback((x_val, None), "grad_cam_plus_plus", class_index=3)`` writes, after
-epochs, the grid ``kerascope.core.method_explainer.MethodExplainer`` renders for that
+epochs, the grid ``kerascope.compat.tf_explain.core.method_explainer.MethodExplainer`` renders for that
 method (overlays for CAMs and perturbation methods, grayscale gradient maps
 otherwise), tagged with the method's name. A method registered by the user works
 the same way.
@@ -26,7 +26,7 @@ class MethodCallback(ExplanationCallback):
     def __init__(self, validation_data, method, class_index=None, output_dir=None, *,
                  colormap="viridis", image_weight=0.7, every_n_epochs=1, max_images=None,
                  strict=False, batch_size=32, **method_options):
-        from kerascope.core.method_explainer import MethodExplainer
+        from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer
 
         self.explainer = MethodExplainer(method, **method_options)
         self.method = self.explainer.method

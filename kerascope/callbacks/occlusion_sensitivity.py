@@ -4,7 +4,7 @@ from kerascope.callbacks.base import ExplanationCallback
 
 
 class OcclusionSensitivityCallback(ExplanationCallback):
-    """Write the ``kerascope.core.OcclusionSensitivity`` grid after epochs (tag ``Occlusion Sensitivity``).
+    """Write the ``kerascope.compat.tf_explain.core.OcclusionSensitivity`` grid after epochs (tag ``Occlusion Sensitivity``).
 
     Each image is occluded by grey ``patch_size`` squares, one model pass per patch
     position (batched, ``batch_size`` rows at a time); the map ``1 - p_c`` is
@@ -23,7 +23,7 @@ class OcclusionSensitivityCallback(ExplanationCallback):
         self.colormap = colormap
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.occlusion_sensitivity import OcclusionSensitivity
+        from kerascope.compat.tf_explain.core.occlusion_sensitivity import OcclusionSensitivity
 
         return OcclusionSensitivity(batch_size=self.batch_size).explain(
             (images, None), model, class_index, self.patch_size, colormap=self.colormap)

@@ -4,7 +4,7 @@ from kerascope.callbacks.base import ExplanationCallback
 
 
 class SmoothGradCallback(ExplanationCallback):
-    """Write the ``kerascope.core.SmoothGrad`` grid after epochs (tag ``SmoothGrad``).
+    """Write the ``kerascope.compat.tf_explain.core.SmoothGrad`` grid after epochs (tag ``SmoothGrad``).
 
     ``num_samples=5`` and ``noise=1.0`` are tf-explain's callback defaults. ``seed``
     (default 0) fixes the noise, the same at every epoch, so the images change only
@@ -23,7 +23,7 @@ class SmoothGradCallback(ExplanationCallback):
         self.seed = seed
 
     def explain_grid(self, images, model, class_index):
-        from kerascope.core.smoothgrad import SmoothGrad
+        from kerascope.compat.tf_explain.core.smoothgrad import SmoothGrad
 
         return SmoothGrad().explain((images, None), model, class_index,
                                     num_samples=self.num_samples, noise=self.noise,

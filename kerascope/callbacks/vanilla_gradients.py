@@ -1,11 +1,11 @@
 """``VanillaGradientsCallback``: saliency ``|dS_c/dx|`` (Simonyan et al. 2013) in TensorBoard."""
 
 from kerascope.callbacks.base import ExplanationCallback
-from kerascope.core.vanilla_gradients import VanillaGradients
+from kerascope.compat.tf_explain.core.vanilla_gradients import VanillaGradients
 
 
 class VanillaGradientsCallback(ExplanationCallback):
-    """Write the ``kerascope.core.VanillaGradients`` grid after epochs (tag ``VanillaGradients``).
+    """Write the ``kerascope.compat.tf_explain.core.VanillaGradients`` grid after epochs (tag ``VanillaGradients``).
 
     Arguments as tf-explain 0.3's; ``every_n_epochs``, ``max_images``, ``strict`` and
     ``batch_size`` as in :class:`~kerascope.callbacks.base.ExplanationCallback`.

@@ -1,16 +1,15 @@
-"""tf-explain compatible explainers: ``explain(validation_data, model, ...)`` returns
-a uint8 image grid, ``save(grid, output_dir, output_name)`` writes it as PNG.
+"""tf-explain's path ``tf_explain.core``: the classes live in
+``kerascope.compat.tf_explain.core``; this package makes them importable here too
+(``kerascope.core.grad_cam`` is that module, not a copy)."""
 
-Each class is a thin layer over a ``kerascope.methods`` method and
-``kerascope.utils`` rendering; old tf-explain code runs by changing its imports.
-"""
+import importlib as _importlib
+import pkgutil as _pkgutil
+import sys as _sys
 
-from kerascope.core.activations import ActivationsVisualization, ExtractActivations
-from kerascope.core.grad_cam import GradCAM
-from kerascope.core.gradients_inputs import GradientsInputs
-from kerascope.core.integrated_gradients import IntegratedGradients
-from kerascope.core.occlusion_sensitivity import OcclusionSensitivity
-from kerascope.core.smoothgrad import SmoothGrad
-from kerascope.core.vanilla_gradients import VanillaGradients
+from kerascope.compat.tf_explain import core as _core
+from kerascope.compat.tf_explain.core import *  # noqa: F401,F403
+from kerascope.compat.tf_explain.core import __all__
 
-__all__ = ["ExtractActivations", "ActivationsVisualization", "OcclusionSensitivity", "GradCAM", "VanillaGradients", "GradientsInputs", "SmoothGrad", "IntegratedGradients"]
+for _info in _pkgutil.iter_modules(_core.__path__):
+    _sys.modules[f"{__name__}.{_info.name}"] = _importlib.import_module(
+        f"{_core.__name__}.{_info.name}")

@@ -24,7 +24,7 @@ import numbers
 import keras
 import numpy as np
 
-from kerascope.surgery import find_layer
+from kerascope.engine.surgery import find_layer
 
 
 class Term:

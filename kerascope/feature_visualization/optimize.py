@@ -32,8 +32,8 @@ from kerascope.feature_visualization.parametrizations import (
     Parametrization,
     PixelImage,
 )
-from kerascope.surgery import ModelView, channel_axis
-from kerascope.validation import check_positive_int
+from kerascope.engine.surgery import ModelView, channel_axis
+from kerascope.engine.validation import check_positive_int
 
 _OPTIMIZERS = ("sgd", "adam")
 _NORMALIZATIONS = (None, "l2", "rms")

@@ -42,7 +42,7 @@ a position share one feature, so this is that feature's value; None keeps it).
 
 import numpy as np
 
-from kerascope import data
+from kerascope.inputs import arrays as data
 from kerascope.methods.base import Method
 from kerascope.methods.integrated_gradients import match_references, rows_for
 from kerascope.methods.occlusion import (
@@ -51,7 +51,7 @@ from kerascope.methods.occlusion import (
     input_list,
     row_slices,
 )
-from kerascope.validation import check_positive_int
+from kerascope.engine.validation import check_positive_int
 
 
 # -- masks -------------------------------------------------------------------------

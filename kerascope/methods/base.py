@@ -12,10 +12,12 @@ returns ``(outputs, maps)``.
 
 import numpy as np
 
-from kerascope import data, noise, surgery
-from kerascope import targets as targets_lib
+from kerascope.inputs import arrays as data
+
+from kerascope.engine import noise, surgery
+from kerascope.engine import targets as targets_lib
 from kerascope.methods import registry
-from kerascope.runner import PassRunner
+from kerascope.engine.runner import PassRunner
 
 CHANNEL_REDUCTIONS = ("sum", "mean", "abs_sum", "abs_mean", "max_abs", "square_sum", None)
 
@@ -82,12 +84,12 @@ class Method:
       False (perturbation methods) gets explicit unit targets after a forward pass.
     * ``default_use_logits``: explain the score before a final softmax/sigmoid.
     * ``multi_input``: ``attribute`` handles models with several inputs, whose rows
-      are ``kerascope.data.Inputs`` (one array per input) and whose maps come back
+      are ``kerascope.inputs.arrays.Inputs`` (one array per input) and whose maps come back
       one per input (``data.per_input`` applies array code input by input). The
       driver refuses such models, clearly, for a method that does not.
 
     Hooks: ``rows_per_input()``, ``layers(model, sample)`` (layers to capture,
-    resolved once per call), ``rules()`` (``kerascope.rules`` applied during the
+    resolved once per call), ``rules()`` (``kerascope.engine.rules`` applied during the
     pass), ``attribute(ctx, x, row_targets)`` and ``postprocess(maps, x, ctx)``.
     """
 
@@ -117,7 +119,7 @@ class Method:
         return ()
 
     def rules(self):
-        """Layer rules (``kerascope.rules``) applied while this method's passes run."""
+        """Layer rules (``kerascope.engine.rules``) applied while this method's passes run."""
         return ()
 
     def attribute(self, ctx, x, row_targets):
@@ -159,7 +161,7 @@ class Context:
     Attributes:
         model: the user's Keras model (never changed).
         view: the ``surgery.ModelView`` of this method's passes.
-        targets: the resolved ``kerascope.targets.Targets``.
+        targets: the resolved ``kerascope.engine.targets.Targets``.
         score: the ``Score`` the row targets are read with (a rank score when the
             method evaluates its inputs, explicit units otherwise).
         channel_axis: -1 (channels last) or 1.
@@ -254,7 +256,7 @@ class Context:
         return passes, passes.units.astype(np.int32)
 
     def expanded(self, expansion, x, row_targets, inputs=(), constants=()):
-        """``(maps, passes)`` of rows ``x`` from a ``kerascope.expansion.Expansion``:
+        """``(maps, passes)`` of rows ``x`` from a ``kerascope.engine.expansion.Expansion``:
         its rows made, passed and reduced on the device, the inputs themselves passed
         in the same program (their outputs and target units come back as
         ``passes``), so that only ``x`` (and the per-row ``inputs``) go in and the
@@ -366,7 +368,7 @@ class Context:
         return self.state[key]
 
     def seed(self, seed):
-        """This call's int32 seed for ``kerascope.noise`` draws: ``seed`` itself, or
+        """This call's int32 seed for ``kerascope.engine.noise`` draws: ``seed`` itself, or
         for None one fresh value per call."""
         key = ("seed", seed)
         if key not in self.state:

@@ -63,10 +63,12 @@ import math
 import keras
 import numpy as np
 
-from kerascope import data, surgery, targets as targets_lib
+from kerascope.inputs import arrays as data
+
+from kerascope.engine import surgery, targets as targets_lib
 from kerascope.methods.base import Method
-from kerascope.numeric import upsample
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.engine.numeric import upsample
+from kerascope.engine.validation import check_choice, check_positive_int
 
 SCORE_NORMALIZATIONS = ("channels", "classes", None)
 

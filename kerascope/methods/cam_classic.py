@@ -15,7 +15,7 @@ the feature maps' resolution and (``upsample=True``) bilinearly resized to the i
 import keras
 import numpy as np
 
-from kerascope import keras_internals, surgery
+from kerascope.engine import keras_internals, surgery
 from kerascope.methods.cam import CAM
 
 _POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")

@@ -5,7 +5,7 @@ targets once, walks arrays or streams of batches so that the rows a method expan
 into (noisy copies, path points, masked images) fit in ``batch_size``, builds the
 per-call ``Context``, calls ``method.attribute`` and returns an ``Explanation``:
 ``(outputs, maps)`` plus the call's ``extras``. Models with several inputs get
-their rows as ``kerascope.data.Inputs`` and their maps in the structure ``x`` came
+their rows as ``kerascope.inputs.arrays.Inputs`` and their maps in the structure ``x`` came
 in (list, tuple or dict), one per input.
 """
 
@@ -13,11 +13,11 @@ import itertools
 
 import numpy as np
 
-from kerascope import data
-from kerascope import targets as targets_lib
+from kerascope.inputs import arrays as data
+from kerascope.engine import targets as targets_lib
 from kerascope.methods import registry
 from kerascope.methods.base import Context, passes_score
-from kerascope.validation import (
+from kerascope.engine.validation import (
     ModelInputs,
     check_inputs,
     check_model,

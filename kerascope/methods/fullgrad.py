@@ -32,10 +32,10 @@ than once in a forward pass is not supported (its bias-gradient would be ambiguo
 import keras
 import numpy as np
 
-from kerascope import surgery
+from kerascope.engine import surgery
 from kerascope.methods.base import Method
-from kerascope.numeric import upsample
-from kerascope.validation import check_choice
+from kerascope.engine.numeric import upsample
+from kerascope.engine.validation import check_choice
 
 REDUCTIONS = ("sum", "mean")
 _SELU_ALPHA = 1.6732632423543772

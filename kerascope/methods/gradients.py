@@ -13,7 +13,7 @@ each). ``layer=`` attributes to a layer's output ``A`` instead: ``dS_c/dA`` and
 (token ids) need it, they have no gradient.
 """
 
-from kerascope import data
+from kerascope.inputs import arrays as data
 from kerascope.methods.base import Method
 from kerascope.methods.layer_attribution import LayerOption, check_layer
 

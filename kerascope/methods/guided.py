@@ -11,7 +11,7 @@ gradient ``g``); the forward pass, hence the outputs, is unchanged:
   backpropagation map times the Grad-CAM map upsampled to the input size;
 * Guided SmoothGrad: SmoothGrad (Smilkov et al. 2017) of guided gradients.
 
-Both are rule sets (``kerascope.rules.GUIDED_BACKPROP_RULES``, ``DECONVNET_RULES``)
+Both are rule sets (``kerascope.engine.rules.GUIDED_BACKPROP_RULES``, ``DECONVNET_RULES``)
 that ``ModelView`` applies to ReLU layers and ``activation="relu"`` inside
 Conv/Dense/Activation layers during the explanation pass only; the user's model
 is never changed. ReLUs called as ``keras.ops.relu`` inside a subclassed ``call``
@@ -24,7 +24,7 @@ import numpy as np
 from kerascope.methods.base import Method
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.methods.smoothgrad import SmoothGrad
-from kerascope.rules import (  # noqa: F401  (guided_relu, deconvnet_relu: public here)
+from kerascope.engine.rules import (  # noqa: F401  (guided_relu, deconvnet_relu: public here)
     DECONVNET_RULES,
     GUIDED_BACKPROP_RULES,
     deconvnet_relu,

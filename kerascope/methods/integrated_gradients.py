@@ -43,12 +43,14 @@ import numpy as np
 
 import keras
 
-from kerascope import data, noise as noise_lib
-from kerascope.expansion import Expansion, value_range, weighted_sum
+from kerascope.inputs import arrays as data
+
+from kerascope.engine import noise as noise_lib
+from kerascope.engine.expansion import Expansion, value_range, weighted_sum
 from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.layer_attribution import LayerOption, check_layer
-from kerascope.numeric import blur_matrix, gaussian_blur, spatial_axes
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.engine.numeric import blur_matrix, gaussian_blur, spatial_axes
+from kerascope.engine.validation import check_choice, check_positive_int
 
 BASELINES = ("zeros", "blur", "uniform")
 
@@ -75,7 +77,7 @@ def quadrature(n_steps, rule):
     return (nodes + 1) / 2, weights / 2
 
 
-_UNIFORM_STREAM = 11  # kerascope.noise stream of the "uniform" baseline
+_UNIFORM_STREAM = 11  # kerascope.engine.noise stream of the "uniform" baseline
 
 
 class PathExpansion(Expansion):

@@ -20,7 +20,7 @@ weights) is captured at its last call.
 
 import keras
 
-from kerascope import surgery
+from kerascope.engine import surgery
 from kerascope.methods.base import reduce_channels
 
 

@@ -28,12 +28,12 @@ import numpy as np
 
 import keras
 
-from kerascope import noise as noise_lib
+from kerascope.engine import noise as noise_lib
 from kerascope.methods import registry
 from kerascope.methods.base import Method
 from kerascope.methods.smoothgrad import noisy_rows
-from kerascope.numeric import upsample
-from kerascope.validation import check_choice, check_positive_int, model_input_shape
+from kerascope.engine.numeric import upsample
+from kerascope.engine.validation import check_choice, check_positive_int, model_input_shape
 
 VARIANTS = ("smoothgrad", "squaregrad", "vargrad")
 DEFAULT_SCALES = (0.5, 1.0, 1.5, 2.0)
@@ -72,7 +72,7 @@ class Smooth(MetaMethod):
         relative: see ``noise``.
         variant: "smoothgrad" (mean), "squaregrad" (mean of squares) or "vargrad"
             (variance).
-        seed: seed of the noise (``kerascope.noise``, SmoothGrad's draws: smoothing
+        seed: seed of the noise (``kerascope.engine.noise``, SmoothGrad's draws: smoothing
             ``vanilla_gradients`` gives ``smoothgrad``'s maps); None draws fresh noise.
         **method_options: options of ``method`` when it is a name or class.
     """
@@ -100,7 +100,7 @@ class Smooth(MetaMethod):
 
     def noisy_copies(self, x, seed=None, samples=None):
         """``(len(x) * num_samples, ...)`` rows, input-major: SmoothGrad's noise
-        (``kerascope.noise``, keyed by ``seed``, default the method's, and each
+        (``kerascope.engine.noise``, keyed by ``seed``, default the method's, and each
         input's index ``samples``, default ``0..n-1``)."""
         seed = noise_lib.seed_value(self.seed if seed is None else seed)
         samples = np.arange(len(x)) if samples is None else samples

@@ -37,11 +37,13 @@ import numpy as np
 
 import keras
 
-from kerascope import data, noise, surgery
-from kerascope.expansion import Expansion
+from kerascope.inputs import arrays as data
+
+from kerascope.engine import noise, surgery
+from kerascope.engine.expansion import Expansion
 from kerascope.methods.base import Method
-from kerascope.numeric import interpolation_matrix
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.engine.numeric import interpolation_matrix
+from kerascope.engine.validation import check_choice, check_positive_int
 
 MODES = ("complement", "difference")
 RESOLUTIONS = ("input", "patches")
@@ -440,7 +442,7 @@ def _spread(values, starts, patch, size):
     return (total / count).astype(np.float32)
 
 
-_CELLS, _SHIFTS = 21, 22  # kerascope.noise streams of RISE's grids and shifts
+_CELLS, _SHIFTS = 21, 22  # kerascope.engine.noise streams of RISE's grids and shifts
 
 
 def rise_masks(index, seed, up_h, up_w, grid_size, probability, height, width):
@@ -533,7 +535,7 @@ class RISE(PerturbationMethod):
         num_masks: random masks ``N`` per input (the same masks for every input).
         grid_size: cells ``s`` per side of the random grids.
         probability: probability ``p`` that a cell is kept.
-        seed: seed of the masks (``kerascope.noise``: the same masks on every backend);
+        seed: seed of the masks (``kerascope.engine.noise``: the same masks on every backend);
             None draws one for this instance (its masks stay the same across calls).
         center: subtract the mean masked score (lower variance, map shifted by a
             constant).

@@ -34,7 +34,7 @@ from kerascope.methods.ablation import (
     spread,
     take_rows,
 )
-from kerascope.validation import check_positive_int
+from kerascope.engine.validation import check_positive_int
 
 
 def shapley_kernel(m, size):

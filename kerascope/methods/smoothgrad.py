@@ -22,15 +22,17 @@ import numpy as np
 
 import keras
 
-from kerascope import data, noise as noise_lib
-from kerascope.expansion import Expansion, per_row, value_range
+from kerascope.inputs import arrays as data
+
+from kerascope.engine import noise as noise_lib
+from kerascope.engine.expansion import Expansion, per_row, value_range
 from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.layer_attribution import LayerOption, check_layer
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.engine.validation import check_choice, check_positive_int
 
 VARIANTS = ("smoothgrad", "squaregrad", "vargrad")
 
-_STREAM = 1  # kerascope.noise stream of SmoothGrad's noise (+ input position)
+_STREAM = 1  # kerascope.engine.noise stream of SmoothGrad's noise (+ input position)
 
 
 def noisy_rows(x, noise, seed, samples, index, stream=_STREAM, relative=True):
@@ -125,7 +127,7 @@ class SmoothGrad(LayerOption, Method):
         num_samples: noisy copies per input.
         noise: standard deviation as a fraction of each input's value range.
         variant: "smoothgrad", "squaregrad" or "vargrad".
-        seed: seed of the noise (``kerascope.noise``: the same draws on every backend
+        seed: seed of the noise (``kerascope.engine.noise``: the same draws on every backend
             and batch size); None draws a fresh one per call.
         channel_reduction: how to reduce channels (default: |.| summed for
             SmoothGrad, summed for the non-negative variants).

@@ -26,11 +26,11 @@ from typing import Optional
 
 import numpy as np
 
-from kerascope import surgery
-from kerascope.data import to_numpy
-from kerascope import targets as targets_lib
-from kerascope.runner import PassRunner
-from kerascope.validation import check_inputs, check_positive_int
+from kerascope.engine import surgery
+from kerascope.inputs.arrays import to_numpy
+from kerascope.engine import targets as targets_lib
+from kerascope.engine.runner import PassRunner
+from kerascope.engine.validation import check_inputs, check_positive_int
 
 __all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
            "named_methods"]
@@ -327,7 +327,7 @@ def explain_maps(model, x, units, method, batch_size=32, output_index=0, expecte
     if method is None:
         raise ValueError("method: expected a method name, a Method or a callable, got None.")
     if _is_kerascope_method(method):
-        from kerascope.explain import explain
+        from kerascope.api import explain
 
         _, maps = explain(method, model, x, np.asarray(units, dtype=np.int64),
                           batch_size=batch_size, output_index=output_index, **method_options)

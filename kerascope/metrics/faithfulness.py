@@ -45,7 +45,7 @@ from kerascope.metrics.base import (
     resolve_maps,
     rng_from,
 )
-from kerascope.validation import check_choice, check_positive_int
+from kerascope.engine.validation import check_choice, check_positive_int
 
 __all__ = [
     "deletion", "insertion", "mu_fidelity", "road", "average_drop", "average_increase",

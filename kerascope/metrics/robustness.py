@@ -27,7 +27,7 @@ from kerascope.metrics.base import (
     resolve_maps,
     rng_from,
 )
-from kerascope.validation import check_positive_int
+from kerascope.engine.validation import check_positive_int
 
 __all__ = ["max_sensitivity", "average_sensitivity", "sensitivities"]
 

@@ -1,34 +1,12 @@
-"""Backend-free image utilities: uint8 conversion, grids, colormaps, overlays and saving."""
+"""tf-explain's path ``tf_explain.utils``: the modules live in
+``kerascope.compat.tf_explain.utils`` (and the TensorBoard reader/writer in
+``kerascope.callbacks.summary``); this package makes them importable here too."""
 
-from kerascope.utils.display import (
-    apply_colormap,
-    filter_display,
-    grid_display,
-    heatmap_display,
-    overlay,
-)
-from kerascope.utils.image import (
-    apply_grey_patch,
-    image_to_uint_255,
-    normalize_map,
-    resize_map,
-    to_uint8,
-    transform_to_normalized_grayscale,
-)
-from kerascope.utils.saver import save_grayscale, save_rgb
+import sys as _sys
 
-__all__ = [
-    "apply_colormap",
-    "apply_grey_patch",
-    "filter_display",
-    "grid_display",
-    "heatmap_display",
-    "image_to_uint_255",
-    "normalize_map",
-    "overlay",
-    "resize_map",
-    "save_grayscale",
-    "save_rgb",
-    "to_uint8",
-    "transform_to_normalized_grayscale",
-]
+from kerascope.compat.tf_explain import utils as _utils
+from kerascope.compat.tf_explain.utils import *  # noqa: F401,F403
+from kerascope.compat.tf_explain.utils import __all__, display, image, saver
+
+for _module in (display, image, saver):
+    _sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module

@@ -19,7 +19,7 @@ CASES = {
     "smoothgrad": ("smoothgrad", {"num_samples": 6, "noise": 0.1, "seed": 0}),
     "vargrad": ("vargrad", {"num_samples": 6, "noise": 0.1, "seed": 0}),
     "integrated_gradients": ("integrated_gradients", {"n_steps": 16}),
-    # random draws made on the device (kerascope.noise): the same on every backend
+    # random draws made on the device (kerascope.engine.noise): the same on every backend
     "squaregrad": ("squaregrad", {"num_samples": 6, "noise": 0.1, "seed": 0}),
     "ig_uniform_baseline": ("integrated_gradients", {"n_steps": 8, "baseline": "uniform",
                                                      "seed": 3}),

@@ -10,7 +10,7 @@ value becomes 1.
 import numpy as np
 
 from kerascope.compat.keras_explainable.inspection import SPATIAL_AXIS
-from kerascope.utils.image import as_numpy
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 
 def _axes(x, axis):

@@ -9,7 +9,7 @@ the first output is explained, the second is the signal CAMs are computed on.
 
 import keras
 
-from kerascope import keras_internals, surgery
+from kerascope.engine import keras_internals, surgery
 
 KERNEL_AXIS = -1
 SPATIAL_AXIS = (-3, -2)
@@ -141,7 +141,7 @@ def gather_units(tensor, indices, axis=-1, batch_dims=-1):
     """``tensor[n, indices[n, k]]``: the units ``indices`` (N, K) of each row (numpy)."""
     import numpy as np
 
-    from kerascope.utils.image import as_numpy
+    from kerascope.compat.tf_explain.utils.image import as_numpy
 
     tensor = as_numpy(tensor)
     if indices is None:

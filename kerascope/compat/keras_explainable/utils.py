@@ -5,7 +5,7 @@ from math import ceil
 import numpy as np
 
 from kerascope.compat.keras_explainable.inspection import tolist
-from kerascope.utils.image import as_numpy
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 __all__ = ["tolist", "get_dims", "visualize"]
 

@@ -15,10 +15,10 @@ distribution strategy or XLA flag is involved (keras-explainable's ``force``,
 import keras
 import numpy as np
 
-from kerascope import data
+from kerascope.inputs import arrays as data
 from kerascope.compat.keras_explainable.inspection import SPATIAL_AXIS
-from kerascope.numeric import upsample
-from kerascope.utils.image import as_numpy
+from kerascope.engine.numeric import upsample
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 
 def _batches(x, y, batch_size, steps):

@@ -15,7 +15,7 @@ import numpy as np
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS
 from kerascope.methods.cam_classic import gap_head, producer
 from kerascope.methods.driver import known_units
-from kerascope.utils.image import as_numpy
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 
 def check_not_traced(inputs):

@@ -20,7 +20,7 @@ from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS, SPATIAL_A
 from kerascope.compat.keras_explainable.methods._run import kerascope_method, run
 from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import VanillaGradients
-from kerascope.utils.image import as_numpy
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 
 class _FilteredGradients(VanillaGradients):

@@ -20,8 +20,8 @@ import numpy as np
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS, SPATIAL_AXIS
 from kerascope.compat.keras_explainable.methods._run import run
 from kerascope.methods.meta import Smooth, TestTimeAugmentation
-from kerascope.numeric import upsample
-from kerascope.utils.image import as_numpy
+from kerascope.engine.numeric import upsample
+from kerascope.compat.tf_explain.utils.image import as_numpy
 
 _RUN_KEYS = ("indices", "indices_axis", "indices_batch_dims", "batch_size")
 

@@ -1,0 +1,436 @@
+"""``kerascope evaluate`` and ``kerascope sanity``: can these maps be trusted?
+
+``kerascope evaluate MODEL IMAGES -m METHOD ... --metric NAME ...`` scores each method's
+maps with the metrics of :mod:`kerascope.metrics` (deletion, insertion, MuFidelity,
+ROAD, pointing game with ``--masks``...) and writes ``metrics.json`` and ``report.html``
+(the table, the deletion/insertion curves) to ``--out``.
+
+``kerascope sanity MODEL IMAGES -m METHOD ...`` runs the model randomization checks of
+:mod:`kerascope.metrics.randomization` (Adebayo et al. 2018, arXiv:1810.03292) and writes
+``sanity.json`` and ``report.html`` (the similarity table, the paper's figure, the map
+strip per step).
+
+Without MODEL and IMAGES (or with ``--demo``) both run on the bundled demo, as
+``kerascope demo`` does. Input reading, bad-input handling (one line, exit 2, nothing
+written) and the staged output folder are those of :mod:`kerascope.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+import warnings
+
+import click
+
+from kerascope.cli import main as base
+from kerascope.cli.main import UserError
+
+#: Methods run without ``-m`` (cheap ones: one backward pass each).
+DEFAULT_METHODS = ("vanilla_gradients", "gradients_inputs", "grad_cam")
+#: Metrics computed without ``--metric``; the localization ones are added with masks.
+DEFAULT_METRICS = ("deletion", "insertion", "mu_fidelity", "sparseness", "complexity")
+MASK_METRICS = ("pointing_game", "relevance_mass", "relevance_rank")
+#: Images of the demo used without ``--num-images``.
+DEMO_IMAGES = 4
+CHECKS = ("cascading", "independent", "random_logit")
+EVALUATE_FILES = ("metrics.json", "report.html")
+SANITY_FILES = ("sanity.json", "report.html")
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def _split(values):
+    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+
+
+def parse_metric_options(values):
+    """``{metric: {key: value}}`` from ``--metric-option METRIC.KEY=VALUE`` values."""
+    return base.parse_keyed_options(values, "--metric-option", "deletion.steps=20")
+
+
+def load_inputs(model, images, demo, preprocess, unsafe, num_images, err):
+    """``(keras model, Inputs, class names or None, title, is_demo)`` from the command's
+    arguments: the bundled demo without MODEL (or with ``--demo``), else MODEL and IMAGES
+    read as ``kerascope explain`` reads them."""
+    if demo or model is None:
+        if model is not None or images:
+            raise UserError("--demo: runs on the bundled model and images; pass either --demo "
+                            "or MODEL IMAGES, not both.")
+        base._quiet_frameworks()
+        keras_model, inputs, class_names, title = base.demo_inputs()
+        count = DEMO_IMAGES if num_images is None else num_images
+        _keep(inputs, count)
+        return keras_model, inputs, class_names, title, True
+    if not images:
+        raise UserError("IMAGES: expected at least one image file, folder or .npy array after "
+                        "MODEL (or no MODEL to run on the bundled demo).")
+    base.check_model_file(model, unsafe)
+    from kerascope.inputs import files as kio
+
+    for path in images:
+        if path.suffix.lower() in base._ARRAY_SUFFIXES and path.is_file():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kio.find_images([path], argument="IMAGES")
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    base._quiet_frameworks()
+    keras_model = base.load_model(model, unsafe, err)
+    try:
+        spec = kio.input_spec(keras_model, argument="MODEL")
+    except ValueError as error:
+        raise UserError(f"{error} Image files cannot be fed to it.") from None
+    inputs = base.read_inputs(images, keras_model, preprocess, spec, err)
+    if len({x.shape for x in inputs.x}) > 1:
+        raise UserError(f"IMAGES: the inputs have different shapes "
+                        f"{sorted({x.shape[1:] for x in inputs.x})}; the metrics need one batch.")
+    if num_images is not None:
+        _keep(inputs, num_images)
+    return keras_model, inputs, None, f"{keras_model.name} ({model.name})", False
+
+
+def _keep(inputs, count):
+    inputs.names, inputs.pixels, inputs.x = (inputs.names[:count], inputs.pixels[:count],
+                                             inputs.x[:count])
+    if inputs.masks is not None:
+        inputs.masks = inputs.masks[:count]
+
+
+def read_masks(path, inputs, spec):
+    """Ground-truth masks from a .npy file: bool ``(N, H, W)``, one per input."""
+    import numpy as np
+
+    path = pathlib.Path(path)
+    try:
+        masks = np.load(path, allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any reading failure is about the file
+        raise UserError(f"--masks: cannot read {str(path)!r} as a .npy array ({error}).") from None
+    x = inputs.x[0]
+    size = tuple(x.shape[2:4] if spec.channels_first else x.shape[1:3])
+    expected = (len(inputs.x),) + size
+    if masks.shape != expected:
+        raise UserError(f"--masks: {str(path)!r} holds an array of shape {masks.shape}; expected "
+                        f"one (H, W) mask per input, {expected}.")
+    if not (masks.dtype == bool or (np.issubdtype(masks.dtype, np.number)
+                                    and np.isin(masks, (0, 1)).all())):
+        raise UserError(f"--masks: {str(path)!r} holds {masks.dtype} values; expected booleans "
+                        "(or 0/1).")
+    return masks.astype(bool)
+
+
+def _targets(text):
+    kind, value = base.parse_target(text)
+    if kind == "top":
+        raise UserError("--target: expected 'predicted' or a class index (the metrics score "
+                        "one class per input), got a top-K.")
+    return "predicted" if kind == "predicted" else value
+
+
+def _progress(err, quiet):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True, disable=quiet)
+
+
+def _facts(keras_model, inputs, title, extra):
+    import keras
+
+    import kerascope
+
+    return {"model": title, "backend": f"{keras.backend.backend()} (Keras {keras.__version__})",
+            "input shape": str(tuple(keras_model.inputs[0].shape)),
+            "inputs": f"{len(inputs.x)} image(s): " + ", ".join(
+                pathlib.Path(n).name for n in inputs.names),
+            "preprocessing": inputs.preprocess, **extra, "kerascope": kerascope.__version__,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _finite(value):
+    import math
+
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _method_error(name, error):
+    message = base._one_line(error)
+    if message.startswith("method: "):
+        message = message[len("method: "):]
+    return UserError(f"-m {name}: {message}")
+
+
+_input_options = [
+    click.argument("model", required=False, type=click.Path(path_type=pathlib.Path)),
+    click.argument("images", nargs=-1, type=click.Path(path_type=pathlib.Path)),
+    click.option("--demo", "use_demo", is_flag=True,
+                 help="Run on the bundled demo model and images (the default without MODEL)."),
+    click.option("--num-images", type=click.IntRange(min=1), default=None,
+                 help=f"Use only the first N inputs (demo default: {DEMO_IMAGES})."),
+    click.option("--target", default="predicted", show_default=True, metavar="N|predicted",
+                 help="Class scored and explained: an index or the predicted class."),
+    click.option("--layer", default=None, metavar="NAME",
+                 help="Layer for the CAM methods (default: the last convolution)."),
+    click.option("-o", "--option", "options", multiple=True, metavar="METHOD.KEY=VALUE",
+                 help="A method option, e.g. -o smoothgrad.num_samples=8 (repeatable)."),
+    click.option("--preprocess", default=None, metavar="0-1|-1-1|0-255|FAMILY",
+                 help="How pixel values become model inputs (as for `kerascope explain`)."),
+    click.option("--unsafe", is_flag=True,
+                 help="Load a model with Lambda layers (trusted files only)."),
+]
+
+
+def _prepare(model, images, use_demo, num_images, methods_, options, target, layer, preprocess,
+             unsafe, out, force, quiet, files, default_methods):
+    """Checks and inputs shared by both commands; returns everything the run needs."""
+    console, err = base._consoles(quiet)
+    base.check_out(out, force, replace_previous=use_demo or model is None, files=files)
+    method_names = base.resolve_methods(methods_, base.catalog()) if methods_ \
+        else list(default_methods)
+    user_options = base.parse_options(options, method_names)
+    target_value = _targets(target)
+    keras_model, inputs, class_names, title, is_demo = load_inputs(
+        model, images, use_demo, preprocess, unsafe, num_images, err)
+    from kerascope.inputs import files as kio
+
+    spec = kio.input_spec(keras_model, argument="MODEL")
+    units = int(keras_model.outputs[0].shape[-1])
+    if target_value != "predicted" and target_value >= units:
+        raise UserError(f"--target: class {target_value} is out of range for a model with "
+                        f"{units} outputs (valid: 0..{units - 1}).")
+    if layer is not None:
+        from kerascope.engine import surgery
+
+        try:
+            surgery.find_layer(keras_model, layer)
+        except ValueError as error:
+            raise UserError("--layer: " + str(error).split(": ", 1)[-1]) from None
+    planned = base.plan_methods(method_names, inputs, spec, layer=layer,
+                                user_options=user_options)
+    return console, err, keras_model, inputs, class_names, title, is_demo, spec, planned, \
+        target_value
+
+
+def _done(console, quiet, table, out, what):
+    if quiet:
+        return
+    console.print(table, highlight=False, markup=False)
+    console.print(f"{what}; report: [bold]{pathlib.Path(out).absolute() / 'report.html'}[/bold]",
+                  highlight=False)
+
+
+# -- kerascope evaluate -------------------------------------------------------------------------
+@click.command(short_help="Score methods' maps with faithfulness, localization... metrics.")
+@base._with(_input_options)
+@click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
+              help="A method (repeatable, or comma-separated). Default: "
+                   + ", ".join(DEFAULT_METHODS) + ".")
+@click.option("--metric", "metrics_", multiple=True, metavar="NAME",
+              help="A metric (repeatable, or comma-separated). Default: "
+                   + ", ".join(DEFAULT_METRICS) + ", plus " + ", ".join(MASK_METRICS)
+                   + " with masks.")
+@click.option("--masks", type=click.Path(path_type=pathlib.Path), default=None,
+              help="Ground-truth masks for the localization metrics: a .npy of (N, H, W) "
+                   "booleans, one per input (the colour demo brings its own).")
+@click.option("--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="A metric option, e.g. --metric-option deletion.steps=20 (repeatable).")
+@base._with(base._common)
+def evaluate(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
+             methods_, metrics_, masks, metric_options, batch_size, out, force, quiet, debug):
+    """Score the maps of the methods on MODEL and IMAGES (or the bundled demo) with the
+    metrics and write metrics.json and report.html to --out (default: kerascope-evaluate).
+    `python -c "from kerascope import metrics; print(metrics.REGISTRY)"` lists the metrics."""
+    out = out or pathlib.Path("kerascope-evaluate")
+    base._quiet_frameworks()
+    from kerascope import metrics as km
+
+    infos = []
+    for name in _split(metrics_) or DEFAULT_METRICS:
+        try:
+            infos.append(km.get(name))
+        except ValueError:
+            raise UserError(f"--metric: unknown metric {name!r}; expected one of "
+                            f"{', '.join(sorted(km.REGISTRY))}.") from None
+    metric_opts = parse_metric_options(metric_options)
+    for name in metric_opts:
+        if name not in km.REGISTRY and name not in km.ALIASES:
+            raise UserError(f"--metric-option {name}: unknown metric {name!r}.")
+    (console, err, keras_model, inputs, class_names, title, is_demo, spec, planned,
+     targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
+                         preprocess, unsafe, out, force, quiet, EVALUATE_FILES, DEFAULT_METHODS)
+    import numpy as np
+
+    mask_array = read_masks(masks, inputs, spec) if masks is not None else None
+    if mask_array is None and inputs.masks is not None:
+        mask_array = np.stack(inputs.masks)
+    if not metrics_ and mask_array is not None:
+        infos += [km.get(name) for name in MASK_METRICS]
+    needing = [info.name for info in infos if info.needs_masks]
+    if needing and mask_array is None:
+        raise UserError(f"--masks: the metric(s) {', '.join(needing)} need ground-truth masks "
+                        "(a .npy of (N, H, W) booleans).")
+    infos = list({info.name: info for info in infos}.values())
+    x = np.concatenate(inputs.x)
+
+    rows = []
+    with _progress(err, quiet) as progress:
+        task = progress.add_task("evaluating", total=len(planned))
+        for name, _, method in planned:
+            progress.update(task, description=name)
+            try:
+                rows += km.evaluate(keras_model, x, targets, methods={name: method},
+                                    metrics=[info.name for info in infos],
+                                    masks=mask_array if needing else None,
+                                    batch_size=batch_size, metric_options=metric_opts)
+            except (ValueError, TypeError) as error:
+                message = base._one_line(error)
+                if message.startswith("masks:"):
+                    raise UserError("--masks:" + message[len("masks:"):]) from None
+                if message.startswith("method:"):
+                    raise _method_error(name, error) from None
+                raise UserError(f"-m {name} / --metric: {message}") from None
+            progress.advance(task)
+    curves = km.curve_figures(rows)
+    table = km.format_table(rows)
+
+    from kerascope.report.trust import metrics_section, render_trust_report
+
+    facts = _facts(keras_model, inputs, title, {
+        "target": "predicted class" if targets == "predicted" else f"class {targets}",
+        "methods": "; ".join(f"{n} ({base._params_text(o)})" for n, o, _ in planned),
+        "masks": "none" if mask_array is None else (str(masks) if masks is not None
+                                                     else "the demo's ground-truth masks")})
+    record = {
+        "model": title, "inputs": [pathlib.Path(n).name for n in inputs.names],
+        "target": targets, "methods": {n: base._jsonable(o) for n, o, _ in planned},
+        "metric_options": base._jsonable(metric_opts),
+        "rows": [{"method": str(row["method"]), "metric": row["metric"],
+                  "value": _finite(row["value"]), "std": _finite(row["std"]), "n": row["n"],
+                  "higher_is_better": row["higher_is_better"],
+                  "per_sample": [_finite(v) for v in row["result"].per_sample],
+                  "seconds": row["seconds"], "explain_seconds": row["explain_seconds"],
+                  **({"curve_x": base._jsonable(row["result"].curve_x),
+                      "mean_curve": base._jsonable(np.nanmean(row["result"].curves, axis=0))}
+                     if row["result"].curves is not None else {})} for row in rows],
+    }
+    with base.staged_output(out, force or is_demo) as stage:
+        (stage / "metrics.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        page = render_trust_report(
+            f"kerascope evaluation: {title}", facts,
+            [metrics_section(rows, {info.name: info for info in infos}, curves)])
+        (stage / "report.html").write_text(page, encoding="utf-8")
+    _done(console, quiet, table, out,
+          f"evaluated {len(planned)} method(s) with {len(infos)} metric(s) on "
+          f"{len(x)} input(s)")
+
+
+# -- kerascope sanity ---------------------------------------------------------------------------
+@click.command(short_help="Sanity checks: do the maps change when the model is randomized?")
+@base._with(_input_options)
+@click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
+              help="A method (repeatable, or comma-separated). Default: vanilla_gradients.")
+@click.option("--check", "checks", multiple=True, metavar="|".join(CHECKS),
+              help="Checks to run (repeatable, or comma-separated). Default: cascading.")
+@click.option("--measure", "measures", multiple=True, metavar="NAME",
+              help="Similarity measures: spearman_abs, spearman, ssim, hog (default: all).")
+@click.option("--layers", default=None, metavar="NAME,...",
+              help="Layers to randomize (default: every layer with weights).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the re-initialization.")
+@base._with(base._common)
+def sanity(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
+           methods_, checks, measures, layers, seed, batch_size, out, force, quiet, debug):
+    """Randomize MODEL's layers (a copy; the model is unchanged) and measure how much the
+    maps of IMAGES (or the bundled demo) change; write sanity.json and report.html to
+    --out (default: kerascope-sanity). Adebayo et al. 2018, arXiv:1810.03292."""
+    out = out or pathlib.Path("kerascope-sanity")
+    check_names = _split(checks) or ["cascading"]
+    for name in check_names:
+        if name not in CHECKS:
+            raise UserError(f"--check: unknown check {name!r}; expected one of "
+                            f"{', '.join(CHECKS)}.")
+    check_names = list(dict.fromkeys(check_names))
+    base._quiet_frameworks()
+    from kerascope.metrics import randomization as ks
+
+    try:
+        measure_names = ks.check_measures(_split(measures) or ks.MEASURES)
+    except ValueError as error:
+        raise UserError("--measure: " + str(error).split(": ", 1)[-1]) from None
+    layer_names = _split([layers]) if layers else None
+    (console, err, keras_model, inputs, class_names, title, is_demo, spec, planned,
+     targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
+                         preprocess, unsafe, out, force, quiet, SANITY_FILES,
+                         ("vanilla_gradients",))
+    if layer_names:
+        known = {lyr.name for lyr in ks.randomizable_layers(keras_model)}
+        for name in layer_names:
+            if name not in known:
+                raise UserError(f"--layers: {name!r} is not a layer with weights of the model; "
+                                f"expected some of {', '.join(sorted(known))}.")
+    import numpy as np
+
+    x = np.concatenate(inputs.x)
+    functions = {"cascading": ks.cascading_randomization,
+                 "independent": ks.independent_randomization, "random_logit": ks.random_logit}
+    results = []
+    with _progress(err, quiet) as progress:
+        task = progress.add_task("sanity checks", total=len(planned) * len(check_names))
+        for name, _, method in planned:
+            for check in check_names:
+                progress.update(task, description=f"{name}: {check}")
+                kwargs = {"measures": measure_names, "batch_size": batch_size, "seed": seed}
+                if check != "random_logit":
+                    kwargs["layers"] = layer_names
+                try:
+                    result = functions[check](keras_model, x, targets, method, **kwargs)
+                except (ValueError, TypeError) as error:
+                    message = base._one_line(error)
+                    if message.startswith("method:"):
+                        raise _method_error(name, error) from None
+                    raise UserError(f"-m {name} --check {check}: {message}") from None
+                result.method = name
+                results.append((name, check, result))
+                progress.advance(task)
+        figures = []
+        for name, check, result in results:
+            strip = result.strip_png(num_inputs=min(3, len(x))) if check != "random_logit" \
+                else None
+            figures.append((name, check, result, result.figure_png(), strip))
+
+    from kerascope.report.trust import render_trust_report, sanity_section
+
+    table = "\n\n".join(f"{name}: {check}\n{result.format_table()}"
+                        for name, check, result in results)
+    facts = _facts(keras_model, inputs, title, {
+        "target": "predicted class" if targets == "predicted" else f"class {targets}",
+        "methods": "; ".join(f"{n} ({base._params_text(o)})" for n, o, _ in planned),
+        "checks": ", ".join(check_names), "measures": ", ".join(measure_names),
+        "seed": seed})
+    record = {
+        "model": title, "inputs": [pathlib.Path(n).name for n in inputs.names],
+        "target": targets, "seed": seed, "measures": list(measure_names),
+        "methods": {n: base._jsonable(o) for n, o, _ in planned},
+        "results": [{"method": name, "check": check,
+                     "rows": [{k: (_finite(v) if isinstance(v, float) else v)
+                               for k, v in row.items()} for row in result.rows()]}
+                    for name, check, result in results],
+    }
+    with base.staged_output(out, force or is_demo) as stage:
+        (stage / "sanity.json").write_text(json.dumps(base._jsonable(record), indent=1),
+                                           encoding="utf-8")
+        page = render_trust_report(f"kerascope sanity checks: {title}", facts,
+                                   [sanity_section(figures)])
+        (stage / "report.html").write_text(page, encoding="utf-8")
+    _done(console, quiet, table, out,
+          f"ran {len(check_names)} check(s) on {len(planned)} method(s) and {len(x)} input(s)")
+
+
+def register(group):
+    """Add ``evaluate`` and ``sanity`` to the ``kerascope`` command group."""
+    group.add_command(evaluate)
+    group.add_command(sanity)

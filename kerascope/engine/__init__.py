@@ -1,0 +1,5 @@
+"""The model engine: model surgery (scores before softmax, captured layers, layer
+rules), the pass runner, device-side row expansion and noise, targets, input checks,
+numeric helpers and the one module that reads Keras internals.
+
+May import: ``kerascope.backend``, ``kerascope.inputs``. Nothing above it."""

@@ -1,0 +1,93 @@
+"""The only module that reads private Keras attributes.
+
+kerascope looks inside models in ways Keras has no public API for: the layers of
+nested models, the layer that produced a functional model's output, whether a
+layer holds sub-layers. Each such read is one small function here, and
+``tests/test_keras_internals.py`` checks every one of them on the installed Keras,
+so a Keras release that renames one fails there with the attribute's name rather
+than deep inside an explanation.
+
+Private attributes read: ``Layer._flatten_layers``, ``Layer._layers``,
+``KerasTensor._keras_history`` (``.operation``, ``.tensor_index``).
+
+Running a model on given variable values (JAX passes variables as jit arguments)
+uses the public ``keras.StatelessScope`` with the layer's own ``__call__``, so no
+private ``stateless_call`` detail (``_call_has_training_arg``) is needed.
+"""
+
+import keras
+
+
+class KerasInternalsError(RuntimeError):
+    """A private Keras attribute kerascope relies on is missing."""
+
+
+def _missing(owner, attribute, reader):
+    return KerasInternalsError(
+        f"kerascope.engine.keras_internals.{reader}: Keras {keras.__version__} has no "
+        f"{owner}.{attribute}, which kerascope reads to look inside models. This "
+        f"Keras release changed a private attribute; update "
+        f"kerascope/keras_internals.py (or install a Keras version kerascope supports)."
+    )
+
+
+def sublayers(layer, recursive=True):
+    """The layers tracked by ``layer`` (not itself), nested models' layers included
+    when ``recursive`` (depth first). Reads ``Layer._flatten_layers``."""
+    try:
+        flatten = layer._flatten_layers
+    except AttributeError:
+        raise _missing("Layer", "_flatten_layers", "sublayers") from None
+    return list(flatten(include_self=False, recursive=recursive))
+
+
+def is_leaf(layer):
+    """True when ``layer`` tracks no sub-layers (it computes by itself).
+    Reads ``Layer._layers``."""
+    try:
+        children = layer._layers
+    except AttributeError:
+        raise _missing("Layer", "_layers", "is_leaf") from None
+    return not children
+
+
+def inbound_nodes(layer):
+    """The graph calls ("nodes") of ``layer`` in functional models, oldest first; each
+    has ``input_tensors`` and ``output_tensors``. Reads ``Layer._inbound_nodes``."""
+    try:
+        return list(layer._inbound_nodes)
+    except AttributeError:
+        raise _missing("Layer", "_inbound_nodes", "inbound_nodes") from None
+
+
+def producer(tensor):
+    """``(operation, output_index)`` of the layer that produced the symbolic
+    ``tensor`` of a functional model, or None for a tensor with no history.
+    Reads ``KerasTensor._keras_history``."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        if isinstance(tensor, keras.KerasTensor):
+            raise _missing("KerasTensor", "_keras_history", "producer")
+        return None
+    try:
+        return history.operation, history.tensor_index
+    except AttributeError:
+        raise _missing(
+            "KerasTensor._keras_history", "operation/.tensor_index", "producer"
+        ) from None
+
+
+def call_with_variables(model, variables, x):
+    """``model(x, training=False)`` with its variables bound to ``variables``.
+
+    ``variables = (trainable_values, non_trainable_values)`` in the order of
+    ``model.trainable_variables`` and ``model.non_trainable_variables``. What
+    ``Model.stateless_call`` does, through the model's ``__call__`` (which passes
+    ``training`` only to a ``call`` that accepts it) rather than ``call``. Any
+    state the call would update is discarded (inference only).
+    """
+    trainable, non_trainable = variables
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    with keras.StatelessScope(state_mapping=mapping):
+        return model(x, training=False)
