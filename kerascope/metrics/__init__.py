@@ -29,12 +29,12 @@ import numpy as np
 from kerascope.metrics.base import (
     MetricResult,
     explain_maps,
-    figure_png,
     method_label,
     named_methods,
-    png_to_array,
     prepare,
 )
+from kerascope.rendering.figures import png_to_array
+from kerascope.rendering.trust import png as figure_png
 from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
 from kerascope.metrics.faithfulness import (
     average_drop,

@@ -21,7 +21,6 @@ xplique does). A feature is perturbed in all its channels at once.
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import Optional
 
 import numpy as np
@@ -432,24 +431,6 @@ def check_fraction(value, name, low_open=True, high_closed=True):
         interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
         raise ValueError(f"{name}: expected a number in {interval}, got {value!r}.")
     return value
-
-
-def figure_png(figure, dpi=100) -> bytes:
-    """PNG bytes of a matplotlib ``figure`` (closed afterwards)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def png_to_array(png: bytes) -> np.ndarray:
-    """uint8 ``(H, W, C)`` array of PNG bytes."""
-    from PIL import Image
-
-    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-    return np.ascontiguousarray(image)
 
 
 def rng_from(seed) -> np.random.Generator:
