@@ -366,22 +366,6 @@ def resolve_maps(problem, maps, method, method_options=None, name="maps"):
     return problem.feature_maps(maps, name=name)
 
 
-def resize_nearest(grid, shape):
-    """Nearest-neighbour resize of the trailing axes of ``grid`` to ``shape``.
-
-    Same sampling as ``tf.image.resize(..., "nearest")`` (half-pixel centres):
-    output index ``i`` reads input ``floor((i + 0.5) * in / out)``.
-    """
-    grid = np.asarray(grid)
-    lead = grid.ndim - len(shape)
-    for axis, size in enumerate(shape):
-        source = grid.shape[lead + axis]
-        index = np.minimum(np.floor((np.arange(size) + 0.5) * source / size).astype(int),
-                           source - 1)
-        grid = np.take(grid, index, axis=lead + axis)
-    return grid
-
-
 def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     """The baseline each input is perturbed towards, as ``(N, F, C)``.
 

@@ -39,11 +39,11 @@ from kerascope.metrics.base import (
     aggregate,
     check_fraction,
     prepare,
-    resize_nearest,
     resolve_baseline,
     resolve_maps,
     rng_from,
 )
+from kerascope.engine.numeric import resize
 from kerascope.engine.validation import check_choice, check_positive_int
 from kerascope.metrics.similarity import row_correlation
 from kerascope.rendering import trust as trust_figures
@@ -179,7 +179,7 @@ def _subsets(layout, n, subsets, grid_size, subset_fraction, num_subsets, rng):
         grid = (grid_size,) * len(feature_shape)
     cells = rng.uniform(size=(num_subsets,) + grid) < subset_fraction
     if grid != feature_shape:
-        cells = resize_nearest(cells, feature_shape)
+        cells = resize(cells, feature_shape, "nearest")
     return cells.reshape(num_subsets, -1)
 
 

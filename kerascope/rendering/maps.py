@@ -33,6 +33,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from kerascope.engine import numeric
 from kerascope.rendering.figures import figure_array, new_figure
 
 __all__ = [
@@ -212,8 +213,7 @@ def resize_map(values, shape):
     """A 2-D map resized (bilinear) to ``shape`` ``(H, W)``, as float64."""
     if values.shape == tuple(shape):
         return values
-    pil = Image.fromarray(values.astype(np.float32), mode="F")
-    return np.asarray(pil.resize((shape[1], shape[0]), Image.BILINEAR), dtype=np.float64)
+    return numeric.resize_map(values, shape).astype(np.float64)
 
 
 def _gray(rgb):
