@@ -32,8 +32,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from kerascope.metrics.registry import register
 from kerascope.metrics.base import (
     MetricResult,
     aggregate,
@@ -114,6 +117,8 @@ def _causal_metric(name, higher, model, x, targets, maps, method, baseline, step
     )
 
 
+@register("deletion", "faithfulness", False, "Petsiuk et al. 2018, arXiv:1806.07421",
+          "Score AUC as the most important features are deleted.", has_curve=True)
 def deletion(model, x, targets=None, maps=None, method=None, *, baseline=0.0, steps=10,
              max_fraction=1.0, batch_size=32, use_logits=False, output_index=0,
              method_options=None):
@@ -138,6 +143,8 @@ def deletion(model, x, targets=None, maps=None, method=None, *, baseline=0.0, st
                           method_options, insertion=False)
 
 
+@register("insertion", "faithfulness", True, "Petsiuk et al. 2018, arXiv:1806.07421",
+          "Score AUC as the most important features are inserted.", has_curve=True)
 def insertion(model, x, targets=None, maps=None, method=None, *, baseline="blur", steps=10,
               max_fraction=1.0, batch_size=32, use_logits=False, output_index=0,
               method_options=None):
@@ -183,6 +190,9 @@ def _subsets(layout, n, subsets, grid_size, subset_fraction, num_subsets, rng):
     return cells.reshape(num_subsets, -1)
 
 
+@register("mu_fidelity", "faithfulness", True, "Bhatt et al. 2020, arXiv:2005.00631",
+          "Correlation of removed attribution and score drop over random subsets.",
+          aliases=("muf", "mufidelity"))
 def mu_fidelity(model, x, targets=None, maps=None, method=None, *, baseline=0.0,
                 grid_size="auto", subset_fraction=0.2, num_subsets=200, subsets=None,
                 correlation="pearson", seed=0, batch_size=32, use_logits=False,
@@ -368,6 +378,20 @@ def road(model, x, targets=None, maps=None, method=None, *, order="morf",
     )
 
 
+def _road(order):
+    fn = functools.partial(road, order=order)
+    fn.__name__ = f"road_{order}"
+    return fn
+
+
+register("road_morf", "faithfulness", False, "Rong et al. 2022, arXiv:2202.00449",
+         "Mean score with the most relevant features imputed (noisy linear).",
+         aliases=("road",), has_curve=True)(_road("morf"))
+register("road_lerf", "faithfulness", True, "Rong et al. 2022, arXiv:2202.00449",
+         "Mean score with the least relevant features imputed (noisy linear).",
+         has_curve=True)(_road("lerf"))
+
+
 def _masked_confidence(problem, fmaps):
     weights = np.abs(fmaps)
     low = weights.min(axis=1, keepdims=True)
@@ -378,6 +402,8 @@ def _masked_confidence(problem, fmaps):
     return problem.score(problem.layout.from_fc(rows), problem.units)
 
 
+@register("average_drop", "faithfulness", False, "Chattopadhay et al. 2018, arXiv:1710.11063",
+          "Relative score drop when the input is multiplied by the map.", aliases=("ad",))
 def average_drop(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                  use_logits=False, output_index=0, method_options=None):
     """Average drop in confidence (Chattopadhay et al. 2018, arXiv:1710.11063); lower is better.
@@ -396,6 +422,9 @@ def average_drop(model, x, targets=None, maps=None, method=None, *, batch_size=3
                         details={"scores": before, "masked_scores": after})
 
 
+@register("average_increase", "faithfulness", True,
+          "Chattopadhay et al. 2018, arXiv:1710.11063",
+          "Fraction of inputs whose score rises when multiplied by the map.", aliases=("aic",))
 def average_increase(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                      use_logits=False, output_index=0, method_options=None):
     """Increase in confidence (Chattopadhay et al. 2018, arXiv:1710.11063); higher is better.
