@@ -1,6 +1,7 @@
 """Turn arrays into displayable images: grids, colormaps and heatmap overlays
 (drawn by ``kerascope.rendering.grids``; tf-explain's import path)."""
 
+from kerascope.rendering import grids as _grids
 from kerascope.rendering.grids import (  # noqa: F401
     COLORMAP_VIRIDIS,
     GRID_TOO_SMALL_WARNING,
@@ -16,13 +17,5 @@ from kerascope.rendering.grids import (  # noqa: F401
     overlay,
 )
 
-__all__ = [
-    "grid_display",
-    "filter_display",
-    "image_to_uint_255",
-    "apply_colormap",
-    "heatmap_display",
-    "overlay",
-    "COLORMAP_VIRIDIS",
-    "OPENCV_COLORMAPS",
-]
+__all__ = [name for name in _grids.__all__ if name not in ("to_uint8", "normalize_map",
+                                                           "resize_map")]
