@@ -79,7 +79,63 @@ def _class_indices(class_index):
     return tuple(int(v) for v in values), many
 
 
-class ExplanationCallback(keras.callbacks.Callback):
+class WritingCallback(keras.callbacks.Callback):
+    """What the writing callbacks share: the run folder
+    ``output_dir/<timestamp %Y%m%d-%H%M%S.%f>`` (default ``./logs/<default_dir>``),
+    checked at construction, created when training starts; the TensorBoard writer,
+    opened on first use, closed when training ends; and :meth:`guarded`, which turns
+    a failure into a ``RuntimeWarning`` (raised with ``strict=True``) and records
+    ``failures`` and ``seconds``."""
+
+    def __init__(self, output_dir, default_dir, strict):
+        super().__init__()
+        base = Path(output_dir) if output_dir is not None else Path("./logs") / default_dir
+        self.output_dir = base / datetime.now().strftime(TIMESTAMP_FORMAT)
+        check_can_write(type(self).__name__, self.output_dir)  # fail now, not every epoch
+        self.strict = bool(strict)
+        self.failures = []
+        self.seconds = []
+        self._writer = None
+        self.writer_kind = None
+
+    def _open_writer(self):
+        """The run's ``SummaryWriter`` (opened on first use; the folder is created)."""
+        if self._writer is None or self._writer.closed:
+            from kerascope.callbacks.summary import SummaryWriter
+
+            self._writer = SummaryWriter(self.output_dir)
+            self.writer_kind = self._writer.kind
+        return self._writer
+
+    def guarded(self, when, fn, what):
+        """Run ``fn()``; a failure (``what``: its description) warns or raises and is
+        recorded in ``failures`` under ``when``, the time taken in ``seconds``."""
+        start = time.perf_counter()
+        try:
+            fn()
+        except Exception as error:  # noqa: BLE001 - reported, training goes on
+            self.failures.append((when, error))
+            if self.strict:
+                raise
+            warnings.warn(
+                f"{type(self).__name__}: {what} failed and was skipped "
+                f"({type(error).__name__}: {error}); training continues. Pass strict=True "
+                "to raise instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        finally:
+            self.seconds.append((when, time.perf_counter() - start))
+
+    def on_train_begin(self, logs=None):
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+class ExplanationCallback(WritingCallback):
     """Write an explanation grid of ``validation_data`` to TensorBoard after epochs.
 
     Subclasses set ``method_dir`` (the default log folder ``./logs/<method_dir>``) and
@@ -109,7 +165,6 @@ class ExplanationCallback(keras.callbacks.Callback):
 
     def __init__(self, validation_data, class_index=None, output_dir=None, every_n_epochs=1,
                  max_images=None, strict=False, batch_size=32):
-        super().__init__()
         images = validation_images(validation_data)
         if np.ndim(images) < 2 or len(images) == 0:
             raise ValueError(
@@ -119,6 +174,7 @@ class ExplanationCallback(keras.callbacks.Callback):
         self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
         self.max_images = check_positive_int(max_images, "max_images", allow_none=True)
         self.batch_size = check_positive_int(batch_size, "batch_size")
+        super().__init__(output_dir, self.method_dir, strict)
         self.validation_data = validation_data
         self.images = np.asarray(images)[: self.max_images]
         if class_index is not None:
@@ -126,14 +182,6 @@ class ExplanationCallback(keras.callbacks.Callback):
         else:
             self.class_indices, self._many = (None,), False
         self.class_index = class_index
-        base = Path(output_dir) if output_dir is not None else Path("./logs") / self.method_dir
-        self.output_dir = base / datetime.now().strftime(TIMESTAMP_FORMAT)
-        check_can_write(type(self).__name__, self.output_dir)
-        self.strict = bool(strict)
-        self.failures = []
-        self.seconds = []
-        self._writer = None
-        self.writer_kind = None
 
     # -- what subclasses provide -------------------------------------------------
     def explain_grid(self, images, model, class_index):
@@ -145,15 +193,6 @@ class ExplanationCallback(keras.callbacks.Callback):
         """``tag`` for one class, ``tag/class_<c>`` when several classes are explained."""
         return f"{self.tag}/class_{class_index}" if self._many else self.tag
 
-    def _open_writer(self):
-        """The run's ``SummaryWriter`` (opened on first use; the folder is created)."""
-        if self._writer is None or self._writer.closed:
-            from kerascope.callbacks.summary import SummaryWriter
-
-            self._writer = SummaryWriter(self.output_dir)
-            self.writer_kind = self._writer.kind
-        return self._writer
-
     def explain_and_write(self, epoch):
         """Explain the images with the current model and write one image per class."""
         model = self.model
@@ -164,29 +203,8 @@ class ExplanationCallback(keras.callbacks.Callback):
             self._open_writer().image(self.tag_for(class_index), grid, step=epoch)
 
     # -- keras hooks ----------------------------------------------------------------
-    def on_train_begin(self, logs=None):
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.every_n_epochs:
             return
-        start = time.perf_counter()
-        try:
-            self.explain_and_write(epoch)
-        except Exception as error:  # noqa: BLE001 - reported, training goes on
-            self.failures.append((epoch, error))
-            if self.strict:
-                raise
-            warnings.warn(
-                f"{type(self).__name__}: the explanation after epoch {epoch} failed and was "
-                f"skipped ({type(error).__name__}: {error}); training continues. Pass "
-                "strict=True to raise instead.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        finally:
-            self.seconds.append((epoch, time.perf_counter() - start))
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
+        self.guarded(epoch, lambda: self.explain_and_write(epoch),
+                     f"the explanation after epoch {epoch}")

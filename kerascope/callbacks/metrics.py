@@ -21,15 +21,12 @@ goes on) unless ``strict=True``.
 
 from __future__ import annotations
 
-import time
 import warnings
-from datetime import datetime
-from pathlib import Path
 
-import keras
 import numpy as np
 
-from kerascope.callbacks.base import TIMESTAMP_FORMAT, check_can_write
+from kerascope.callbacks.base import WritingCallback
+from kerascope.inputs.arrays import to_numpy
 from kerascope.engine.validation import check_positive_int
 
 __all__ = ["MetricsCallback", "SanityCheckCallback"]
@@ -42,16 +39,14 @@ def _split_validation(validation_data):
         images, labels = validation_data
     else:
         images, labels = validation_data, None
-    images = np.asarray(keras.ops.convert_to_numpy(images) if not isinstance(images, np.ndarray)
-                        else images)
+    images = np.asarray(to_numpy(images))
     if images.ndim < 2 or len(images) == 0:
         raise ValueError(
             "validation_data: expected (images, labels) or images with at least one image, "
             f"got images of shape {images.shape}."
         )
     if labels is not None:
-        labels = np.asarray(keras.ops.convert_to_numpy(labels) if not isinstance(labels, np.ndarray)
-                            else labels)
+        labels = np.asarray(to_numpy(labels))
         if len(labels) != len(images):
             raise ValueError(
                 f"validation_data: got {len(images)} images and {len(labels)} labels."
@@ -76,54 +71,7 @@ def _targets(labels, class_index, n):
     return "predicted"
 
 
-def _run_dir(output_dir, default):
-    base = Path(output_dir) if output_dir is not None else Path("./logs") / default
-    return base / datetime.now().strftime(TIMESTAMP_FORMAT)
-
-
-class _WritingCallback(keras.callbacks.Callback):
-    def __init__(self, output_dir, default_dir, strict):
-        super().__init__()
-        self.output_dir = _run_dir(output_dir, default_dir)
-        check_can_write(type(self).__name__, self.output_dir)  # fail now, not every epoch
-        self.strict = bool(strict)
-        self.failures = []
-        self.seconds = []
-        self.writer_kind = None
-        self._writer = None
-
-    def _open_writer(self):
-        if self._writer is None or self._writer.closed:
-            from kerascope.callbacks.summary import SummaryWriter
-
-            self._writer = SummaryWriter(self.output_dir)
-            self.writer_kind = self._writer.kind
-        return self._writer
-
-    def _guard(self, when, fn):
-        start = time.perf_counter()
-        try:
-            fn()
-        except Exception as error:  # noqa: BLE001 - reported, training goes on
-            self.failures.append((when, error))
-            if self.strict:
-                raise
-            warnings.warn(
-                f"{type(self).__name__}: the evaluation {when} failed and was skipped "
-                f"({type(error).__name__}: {error}); training continues. Pass strict=True "
-                "to raise instead.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        finally:
-            self.seconds.append((when, time.perf_counter() - start))
-
-    def _close(self):
-        if self._writer is not None:
-            self._writer.close()
-
-
-class MetricsCallback(_WritingCallback):
+class MetricsCallback(WritingCallback):
     """Explanation metrics of a fixed validation batch, as TensorBoard scalars.
 
     Args:
@@ -203,19 +151,14 @@ class MetricsCallback(_WritingCallback):
         self.history.append(entry)
         return rows
 
-    def on_train_begin(self, logs=None):
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.every_n_epochs:
             return
-        self._guard(f"after epoch {epoch}", lambda: self.evaluate(self.model, epoch))
-
-    def on_train_end(self, logs=None):
-        self._close()
+        self.guarded(f"after epoch {epoch}", lambda: self.evaluate(self.model, epoch),
+                     f"the evaluation after epoch {epoch}")
 
 
-class SanityCheckCallback(_WritingCallback):
+class SanityCheckCallback(WritingCallback):
     """Cascading randomization sanity check of a method at the end of training.
 
     Args:
@@ -282,12 +225,10 @@ class SanityCheckCallback(_WritingCallback):
                 )
         return result
 
-    def on_train_begin(self, logs=None):
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-
     def on_train_end(self, logs=None):
         try:
-            self._guard("at the end of training", lambda: self.check(self.model))
+            self.guarded("at the end of training", lambda: self.check(self.model),
+                         "the evaluation at the end of training")
         finally:
-            self._close()
+            super().on_train_end(logs)
 

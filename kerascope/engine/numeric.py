@@ -8,12 +8,20 @@ one small matrix applied along one axis at a time (``apply_along``).
 import numpy as np
 
 
-def interpolation_matrix(source, target):
+def interpolation_matrix(source, target, antialias=False):
     """``(target, source)`` matrix of linear interpolation with half-pixel centres.
 
     Rows resample ``source`` samples to ``target`` (edges clamped), as
     ``keras.ops.image.resize(..., "bilinear", antialias=False)`` does per axis.
+    ``antialias`` and ``target < source``: Pillow's ``BILINEAR`` instead, a triangle
+    filter ``s = source / target`` samples wide, its weights normalized per row.
     """
+    if antialias and target < source:
+        scale = source / target
+        centres = (np.arange(target) + 0.5) * scale
+        offsets = (np.arange(source)[None, :] + 0.5 - centres[:, None]) / scale
+        weights = np.maximum(1.0 - np.abs(offsets), 0.0)
+        return weights / weights.sum(axis=1, keepdims=True)
     coords = (np.arange(target) + 0.5) * (source / target) - 0.5
     coords = np.clip(coords, 0.0, source - 1)
     low = np.floor(coords).astype(int)
@@ -33,16 +41,43 @@ def upsample(maps, size):
     ``keras.ops.image.resize(..., interpolation="bilinear", antialias=False)``),
     for any number of spatial axes; trailing axes are left alone.
     """
-    out = np.asarray(maps, dtype=np.float32)
+    out = resize(np.asarray(maps, dtype=np.float32), size)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def resize(maps, size, interpolation="bilinear", antialias=False, dtype=np.float32):
+    """Resize axes ``1..len(size)`` of ``maps`` ``(batch, *spatial[, ...])`` to ``size``.
+
+    ``"bilinear"``: :func:`interpolation_matrix` per axis (``antialias``: Pillow's
+    ``BILINEAR`` when shrinking), computed in ``dtype``; ``"nearest"``: output index
+    ``i`` reads input ``floor((i + 0.5) * in / out)`` (``tf.image.resize`` nearest).
+    """
     size = tuple(int(s) for s in size)
+    out = np.asarray(maps)
     if out.ndim < 1 + len(size):
         raise ValueError(f"maps: shape {out.shape} has fewer than {len(size)} spatial axes.")
     for axis, n_out in enumerate(size, start=1):
         n_in = out.shape[axis]
-        if n_in == n_out:
-            continue
-        out = apply_along(out, interpolation_matrix(n_in, n_out).astype(np.float32), axis)
-    return np.ascontiguousarray(out, dtype=np.float32)
+        if interpolation == "nearest":
+            index = np.minimum(np.floor((np.arange(n_out) + 0.5) * n_in / n_out).astype(int),
+                               n_in - 1)
+            out = np.take(out, index, axis=axis)
+        elif n_in != n_out:
+            matrix = interpolation_matrix(n_in, n_out, antialias).astype(dtype)
+            out = apply_along(out.astype(dtype, copy=False), matrix, axis)
+    return out
+
+
+def resize_map(values, shape):
+    """A map ``(h, w)`` or ``(h, w, C)`` resized to ``shape`` ``(H, W)`` as float32, the same
+    as Pillow's float ``BILINEAR`` resize: the width first, then the height, each pass in
+    float64 rounded to float32 (antialiased when shrinking)."""
+    out = np.asarray(values, dtype=np.float32)
+    for axis, n_out in ((1, int(shape[1])), (0, int(shape[0]))):
+        size = (n_out,) if axis == 0 else (out.shape[0], n_out)
+        out = resize(out[None].astype(np.float64), size, antialias=True,
+                     dtype=np.float64)[0].astype(np.float32)
+    return out
 
 
 # The largest m * n * k of one matrix product ``apply_along`` hands to BLAS. OpenBLAS

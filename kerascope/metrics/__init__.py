@@ -20,22 +20,15 @@ complexity (sparseness, complexity).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from typing import Callable
-
 import numpy as np
 
 from kerascope.metrics.base import (
     MetricResult,
     explain_maps,
-    figure_png,
     method_label,
     named_methods,
-    png_to_array,
     prepare,
 )
-from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
 from kerascope.metrics.faithfulness import (
     average_drop,
     average_increase,
@@ -50,97 +43,10 @@ from kerascope.metrics.faithfulness import (
 )
 from kerascope.metrics.localization import pointing_game, relevance_mass, relevance_rank
 from kerascope.metrics.robustness import average_sensitivity, max_sensitivity
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricInfo:
-    """A registered metric: its function and what it needs."""
-
-    name: str
-    fn: Callable
-    family: str
-    higher_is_better: bool
-    paper: str
-    summary: str
-    needs_masks: bool = False
-    needs_method: bool = False
-    has_curve: bool = False
-
-
-def _road(order):
-    fn = functools.partial(road, order=order)
-    fn.__name__ = f"road_{order}"
-    return fn
-
-
-_INFOS = [
-    MetricInfo("deletion", deletion, "faithfulness", False, "Petsiuk et al. 2018, arXiv:1806.07421",
-               "Score AUC as the most important features are deleted.", has_curve=True),
-    MetricInfo("insertion", insertion, "faithfulness", True, "Petsiuk et al. 2018, arXiv:1806.07421",
-               "Score AUC as the most important features are inserted.", has_curve=True),
-    MetricInfo("mu_fidelity", mu_fidelity, "faithfulness", True,
-               "Bhatt et al. 2020, arXiv:2005.00631",
-               "Correlation of removed attribution and score drop over random subsets."),
-    MetricInfo("road_morf", _road("morf"), "faithfulness", False,
-               "Rong et al. 2022, arXiv:2202.00449",
-               "Mean score with the most relevant features imputed (noisy linear).",
-               has_curve=True),
-    MetricInfo("road_lerf", _road("lerf"), "faithfulness", True,
-               "Rong et al. 2022, arXiv:2202.00449",
-               "Mean score with the least relevant features imputed (noisy linear).",
-               has_curve=True),
-    MetricInfo("average_drop", average_drop, "faithfulness", False,
-               "Chattopadhay et al. 2018, arXiv:1710.11063",
-               "Relative score drop when the input is multiplied by the map."),
-    MetricInfo("average_increase", average_increase, "faithfulness", True,
-               "Chattopadhay et al. 2018, arXiv:1710.11063",
-               "Fraction of inputs whose score rises when multiplied by the map."),
-    MetricInfo("pointing_game", pointing_game, "localization", True,
-               "Zhang et al. 2018, arXiv:1608.00507",
-               "Hit rate of the map's maximum inside the ground-truth mask.", needs_masks=True),
-    MetricInfo("relevance_mass", relevance_mass, "localization", True,
-               "Arras et al. 2022, arXiv:2003.07258",
-               "Share of positive relevance inside the ground-truth mask.", needs_masks=True),
-    MetricInfo("relevance_rank", relevance_rank, "localization", True,
-               "Arras et al. 2022, arXiv:2003.07258",
-               "Share of the top-|mask| features inside the mask.", needs_masks=True),
-    MetricInfo("max_sensitivity", max_sensitivity, "robustness", False,
-               "Yeh et al. 2019, arXiv:1901.09392",
-               "Largest map change under small uniform input noise.", needs_method=True),
-    MetricInfo("average_sensitivity", average_sensitivity, "robustness", False,
-               "Yeh et al. 2019, arXiv:1901.09392",
-               "Mean map change under small uniform input noise.", needs_method=True),
-    MetricInfo("sparseness", sparseness, "complexity", True,
-               "Chalasani et al. 2020, arXiv:1810.06583", "Gini index of the absolute map."),
-    MetricInfo("complexity", complexity, "complexity", False,
-               "Bhatt et al. 2020, arXiv:2005.00631",
-               "Entropy of the map's fractional contributions."),
-]
-
-REGISTRY = {info.name: info for info in _INFOS}
-ALIASES = {
-    "muf": "mu_fidelity", "mufidelity": "mu_fidelity", "road": "road_morf",
-    "average_stability": "average_sensitivity", "avg_sensitivity": "average_sensitivity",
-    "gini": "sparseness", "entropy": "complexity", "pointing": "pointing_game",
-    "ad": "average_drop", "aic": "average_increase",
-}
-
-
-def get(name) -> MetricInfo:
-    """The :class:`MetricInfo` of a metric name (or alias)."""
-    if isinstance(name, MetricInfo):
-        return name
-    key = ALIASES.get(name, name) if isinstance(name, str) else None
-    if key not in REGISTRY:
-        raise ValueError(
-            f"metrics: unknown metric {name!r}; expected one of {', '.join(sorted(REGISTRY))}."
-        )
-    return REGISTRY[key]
-
-
-def catalog():
-    """All registered metrics, as :class:`MetricInfo`."""
-    return list(_INFOS)
+from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
+from kerascope.metrics.registry import ALIASES, REGISTRY, MetricInfo, catalog, get
+from kerascope.rendering.figures import png_to_array
+from kerascope.rendering.trust import png as figure_png
 
 
 def evaluate(model, x, targets=None, methods=("vanilla_gradients",),

@@ -21,7 +21,6 @@ xplique does). A feature is perturbed in all its channels at once.
 from __future__ import annotations
 
 import dataclasses
-import io
 from typing import Optional
 
 import numpy as np
@@ -31,6 +30,7 @@ from kerascope.inputs.arrays import to_numpy
 from kerascope.engine import targets as targets_lib
 from kerascope.engine.runner import PassRunner
 from kerascope.engine.validation import check_inputs, check_positive_int
+from kerascope.methods.driver import _check_units as check_units, known_units
 
 __all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
            "named_methods"]
@@ -254,26 +254,18 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     batch_size = check_positive_int(batch_size, "batch_size")
     x = check_inputs(to_numpy(x), model)
     n = len(x)
-    from kerascope.methods.driver import known_units
-
     resolved = _as_units(targets, n, known_units(model, output_index))
     runner = PassRunner.for_model(model, targets_lib.UnitScore(rank=False),
                                   batch_size=batch_size, output_index=output_index,
                                   use_logits=use_logits)
-    if resolved.kind == "rank":  # predicted class
-        ranked = PassRunner.for_model(model, targets_lib.UnitScore(rank=True),
-                                      batch_size=batch_size, output_index=output_index,
-                                      use_logits=use_logits)
-        units = ranked.forward(x, np.zeros(n, dtype=np.int32)).units.astype(np.int32)
-    else:
-        units = resolved.rows(0, n)
-    passes = runner.forward(x, units)
-    units_available = passes.outputs.shape[-1] if passes.outputs.ndim > 1 else 1
-    if units.size and units.max() >= units_available:
-        raise ValueError(
-            f"targets: class {int(units.max())} is out of range for a model output with "
-            f"{units_available} units."
-        )
+    # The method driver's resolution: one pass scores the targets (the predicted
+    # class for "predicted"), then the driver's range check of class indices.
+    first = runner if resolved.kind != "rank" else PassRunner.for_model(
+        model, resolved.score(), batch_size=batch_size, output_index=output_index,
+        use_logits=use_logits)
+    passes = first.forward(x, resolved.rows(0, n))
+    units = np.asarray(passes.units, dtype=np.int32)
+    check_units(resolved, passes.outputs)
     return Problem(model, x, units, passes.outputs, passes.scores.astype(np.float64),
                    runner, batch_size, output_index, use_logits)
 
@@ -367,22 +359,6 @@ def resolve_maps(problem, maps, method, method_options=None, name="maps"):
     return problem.feature_maps(maps, name=name)
 
 
-def resize_nearest(grid, shape):
-    """Nearest-neighbour resize of the trailing axes of ``grid`` to ``shape``.
-
-    Same sampling as ``tf.image.resize(..., "nearest")`` (half-pixel centres):
-    output index ``i`` reads input ``floor((i + 0.5) * in / out)``.
-    """
-    grid = np.asarray(grid)
-    lead = grid.ndim - len(shape)
-    for axis, size in enumerate(shape):
-        source = grid.shape[lead + axis]
-        index = np.minimum(np.floor((np.arange(size) + 0.5) * source / size).astype(int),
-                           source - 1)
-        grid = np.take(grid, index, axis=lead + axis)
-    return grid
-
-
 def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     """The baseline each input is perturbed towards, as ``(N, F, C)``.
 
@@ -432,24 +408,6 @@ def check_fraction(value, name, low_open=True, high_closed=True):
         interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
         raise ValueError(f"{name}: expected a number in {interval}, got {value!r}.")
     return value
-
-
-def figure_png(figure, dpi=100) -> bytes:
-    """PNG bytes of a matplotlib ``figure`` (closed afterwards)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def png_to_array(png: bytes) -> np.ndarray:
-    """uint8 ``(H, W, C)`` array of PNG bytes."""
-    from PIL import Image
-
-    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-    return np.ascontiguousarray(image)
 
 
 def rng_from(seed) -> np.random.Generator:

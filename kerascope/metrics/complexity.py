@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerascope.metrics.registry import register
 from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
 
 __all__ = ["sparseness", "complexity", "gini", "entropy"]
@@ -43,6 +44,8 @@ def entropy(fmaps):
     return np.where(total[:, 0] > 0, -terms.sum(axis=1), np.nan)
 
 
+@register("sparseness", "complexity", True, "Chalasani et al. 2020, arXiv:1810.06583",
+          "Gini index of the absolute map.", aliases=("gini",))
 def sparseness(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                output_index=0, method_options=None):
     """Gini sparseness of the maps (Chalasani et al. 2020); higher is better."""
@@ -52,6 +55,8 @@ def sparseness(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                         per_sample=per_sample, higher_is_better=True)
 
 
+@register("complexity", "complexity", False, "Bhatt et al. 2020, arXiv:2005.00631",
+          "Entropy of the map's fractional contributions.", aliases=("entropy",))
 def complexity(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                output_index=0, method_options=None):
     """Entropy complexity of the maps (Bhatt et al. 2020, arXiv:2005.00631); lower is better."""

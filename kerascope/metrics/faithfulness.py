@@ -32,20 +32,24 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from kerascope.metrics.registry import register
 from kerascope.metrics.base import (
     MetricResult,
     aggregate,
     check_fraction,
-    figure_png,
     prepare,
-    resize_nearest,
     resolve_baseline,
     resolve_maps,
     rng_from,
 )
+from kerascope.engine.numeric import resize
 from kerascope.engine.validation import check_choice, check_positive_int
+from kerascope.metrics.similarity import row_correlation
+from kerascope.rendering import trust as trust_figures
 
 __all__ = [
     "deletion", "insertion", "mu_fidelity", "road", "average_drop", "average_increase",
@@ -113,6 +117,8 @@ def _causal_metric(name, higher, model, x, targets, maps, method, baseline, step
     )
 
 
+@register("deletion", "faithfulness", False, "Petsiuk et al. 2018, arXiv:1806.07421",
+          "Score AUC as the most important features are deleted.", has_curve=True)
 def deletion(model, x, targets=None, maps=None, method=None, *, baseline=0.0, steps=10,
              max_fraction=1.0, batch_size=32, use_logits=False, output_index=0,
              method_options=None):
@@ -137,6 +143,8 @@ def deletion(model, x, targets=None, maps=None, method=None, *, baseline=0.0, st
                           method_options, insertion=False)
 
 
+@register("insertion", "faithfulness", True, "Petsiuk et al. 2018, arXiv:1806.07421",
+          "Score AUC as the most important features are inserted.", has_curve=True)
 def insertion(model, x, targets=None, maps=None, method=None, *, baseline="blur", steps=10,
               max_fraction=1.0, batch_size=32, use_logits=False, output_index=0,
               method_options=None):
@@ -149,27 +157,6 @@ def insertion(model, x, targets=None, maps=None, method=None, *, baseline="blur"
     return _causal_metric("insertion", True, model, x, targets, maps, method, baseline,
                           steps, max_fraction, batch_size, use_logits, output_index,
                           method_options, insertion=True)
-
-
-def _rank_rows(values):
-    from scipy.stats import rankdata
-
-    return rankdata(values, axis=1)
-
-
-def row_correlation(a, b, kind="pearson"):
-    """Per-row Pearson or Spearman correlation of ``(N, S)`` arrays; NaN if constant."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if kind == "spearman":
-        a, b = _rank_rows(a), _rank_rows(b)
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (a * b).sum(axis=1) / denominator
-    corr[denominator <= 0] = np.nan
-    return np.clip(corr, -1.0, 1.0)
 
 
 def _subsets(layout, n, subsets, grid_size, subset_fraction, num_subsets, rng):
@@ -199,10 +186,13 @@ def _subsets(layout, n, subsets, grid_size, subset_fraction, num_subsets, rng):
         grid = (grid_size,) * len(feature_shape)
     cells = rng.uniform(size=(num_subsets,) + grid) < subset_fraction
     if grid != feature_shape:
-        cells = resize_nearest(cells, feature_shape)
+        cells = resize(cells, feature_shape, "nearest")
     return cells.reshape(num_subsets, -1)
 
 
+@register("mu_fidelity", "faithfulness", True, "Bhatt et al. 2020, arXiv:2005.00631",
+          "Correlation of removed attribution and score drop over random subsets.",
+          aliases=("muf", "mufidelity"))
 def mu_fidelity(model, x, targets=None, maps=None, method=None, *, baseline=0.0,
                 grid_size="auto", subset_fraction=0.2, num_subsets=200, subsets=None,
                 correlation="pearson", seed=0, batch_size=32, use_logits=False,
@@ -388,6 +378,20 @@ def road(model, x, targets=None, maps=None, method=None, *, order="morf",
     )
 
 
+def _road(order):
+    fn = functools.partial(road, order=order)
+    fn.__name__ = f"road_{order}"
+    return fn
+
+
+register("road_morf", "faithfulness", False, "Rong et al. 2022, arXiv:2202.00449",
+         "Mean score with the most relevant features imputed (noisy linear).",
+         aliases=("road",), has_curve=True)(_road("morf"))
+register("road_lerf", "faithfulness", True, "Rong et al. 2022, arXiv:2202.00449",
+         "Mean score with the least relevant features imputed (noisy linear).",
+         has_curve=True)(_road("lerf"))
+
+
 def _masked_confidence(problem, fmaps):
     weights = np.abs(fmaps)
     low = weights.min(axis=1, keepdims=True)
@@ -398,6 +402,8 @@ def _masked_confidence(problem, fmaps):
     return problem.score(problem.layout.from_fc(rows), problem.units)
 
 
+@register("average_drop", "faithfulness", False, "Chattopadhay et al. 2018, arXiv:1710.11063",
+          "Relative score drop when the input is multiplied by the map.", aliases=("ad",))
 def average_drop(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                  use_logits=False, output_index=0, method_options=None):
     """Average drop in confidence (Chattopadhay et al. 2018, arXiv:1710.11063); lower is better.
@@ -416,6 +422,9 @@ def average_drop(model, x, targets=None, maps=None, method=None, *, batch_size=3
                         details={"scores": before, "masked_scores": after})
 
 
+@register("average_increase", "faithfulness", True,
+          "Chattopadhay et al. 2018, arXiv:1710.11063",
+          "Fraction of inputs whose score rises when multiplied by the map.", aliases=("aic",))
 def average_increase(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                      use_logits=False, output_index=0, method_options=None):
     """Increase in confidence (Chattopadhay et al. 2018, arXiv:1710.11063); higher is better.
@@ -433,48 +442,10 @@ def average_increase(model, x, targets=None, maps=None, method=None, *, batch_si
 
 
 def plot_curves(results, title=None, labels=None):
-    """A matplotlib figure of curve metrics (deletion, insertion, ROAD).
-
-    ``results``: a :class:`MetricResult` or a list of them (curves of one kind
-    share an axis); ``labels``: legend labels, default the metric names. Each line
-    is the mean over the inputs, the band the 25th-75th percentiles; the legend gives
-    the AUC / mean.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    if not isinstance(results, (list, tuple)):
-        results = [results]
-    results = [r for r in results if r.curves is not None]
-    if not results:
-        raise ValueError("results: none of the results has a curve (deletion, insertion, road).")
-    labels = list(labels) if labels is not None else [r.name for r in results]
-    figure, axis = plt.subplots(figsize=(5.2, 3.6))
-    for result, label in zip(results, labels):
-        mean = result.curves.mean(axis=0)
-        low, high = np.percentile(result.curves, [25, 75], axis=0)
-        arrow = "higher is better" if result.higher_is_better else "lower is better"
-        line, = axis.plot(result.curve_x, mean,
-                          label=f"{label}: {result.value:.3f} ({arrow})")
-        axis.fill_between(result.curve_x, low, high, alpha=0.2,
-                          color=line.get_color(), linewidth=0)
-    road_like = all(r.name.startswith("road") for r in results)
-    axis.set_xlabel("fraction of features removed" if road_like
-                    else "fraction of features deleted / inserted (by map order)")
-    logits = any(r.details.get("use_logits") for r in results)
-    axis.set_ylabel("target class " + ("logit" if logits else "score (model output)"))
-    axis.set_xlim(0, max(float(r.curve_x[-1]) for r in results) or 1.0)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="best")
-    n = results[0].curves.shape[0]
-    note = f"mean over {n} inputs, band: 25th-75th percentile"
-    axis.set_title(f"{title}\n{note}" if title else f"{', '.join(labels)}\n{note}", fontsize=9)
-    figure.tight_layout()
-    return figure
+    """A matplotlib figure of curve metrics (``kerascope.rendering.trust.curves_figure``)."""
+    return trust_figures.curves_figure(results, title=title, labels=labels)
 
 
 def curves_png(results, title=None, labels=None) -> bytes:
     """PNG bytes of :func:`plot_curves`."""
-    return figure_png(plot_curves(results, title=title, labels=labels))
+    return trust_figures.png(plot_curves(results, title=title, labels=labels))

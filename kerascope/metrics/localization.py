@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerascope.metrics.registry import register
 from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
 
 __all__ = ["pointing_game", "relevance_mass", "relevance_rank"]
@@ -51,6 +52,9 @@ def _dilate(truth, feature_shape, tolerance):
     return grown
 
 
+@register("pointing_game", "localization", True, "Zhang et al. 2018, arXiv:1608.00507",
+          "Hit rate of the map's maximum inside the ground-truth mask.", aliases=("pointing",),
+          needs_masks=True)
 def pointing_game(model, x, targets=None, maps=None, method=None, *, masks=None, tolerance=0,
                   batch_size=32, output_index=0, method_options=None):
     """Pointing game hit rate (Zhang et al. 2018, arXiv:1608.00507); higher is better.
@@ -73,6 +77,8 @@ def pointing_game(model, x, targets=None, maps=None, method=None, *, masks=None,
                         details={"tolerance": tolerance})
 
 
+@register("relevance_mass", "localization", True, "Arras et al. 2022, arXiv:2003.07258",
+          "Share of positive relevance inside the ground-truth mask.", needs_masks=True)
 def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None,
                    batch_size=32, output_index=0, method_options=None):
     """Relevance mass accuracy (Arras et al. 2022, arXiv:2003.07258); higher is better.
@@ -91,6 +97,8 @@ def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None
                         per_sample=per_sample, higher_is_better=True)
 
 
+@register("relevance_rank", "localization", True, "Arras et al. 2022, arXiv:2003.07258",
+          "Share of the top-|mask| features inside the mask.", needs_masks=True)
 def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None,
                    batch_size=32, output_index=0, method_options=None):
     """Relevance rank accuracy (Arras et al. 2022, arXiv:2003.07258); higher is better.

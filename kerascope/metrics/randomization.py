@@ -45,14 +45,10 @@ import numpy as np
 import keras
 
 from kerascope.engine import surgery
-from kerascope.metrics.base import (
-    Layout,
-    explain_maps,
-    figure_png,
-    method_label,
-    png_to_array,
-    prepare,
-)
+from kerascope.metrics.base import Layout, explain_maps, method_label, prepare
+from kerascope.metrics.similarity import MEASURES, similarity
+from kerascope.rendering import trust as trust_figures
+from kerascope.rendering.figures import png_to_array
 from kerascope.engine.validation import check_inputs
 
 __all__ = [
@@ -60,124 +56,6 @@ __all__ = [
     "independent_randomization", "data_randomization", "random_logit", "edge_map",
     "randomizable_layers", "random_weights", "check_measures", "RANDOMIZATIONS",
 ]
-
-MEASURES = ("spearman_abs", "spearman", "ssim", "hog")
-_LABELS = {
-    "spearman_abs": "Spearman (absolute)",
-    "spearman": "Spearman (signed)",
-    "ssim": "SSIM",
-    "hog": "HOG similarity",
-}
-
-
-_STYLES = {  # marker, line style: overlapping measures stay visible
-    "spearman_abs": ("o", "-"),
-    "spearman": ("s", "--"),
-    "ssim": ("^", "-"),
-    "hog": ("D", ":"),
-}
-
-
-# --------------------------------------------------------------------------- similarity
-def _rows_corr(a, b):
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    va, vb = (a * a).sum(axis=1), (b * b).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (a * b).sum(axis=1) / np.sqrt(va * vb)
-    # A constant map carries no ranking: 0 against a varying map, 1 against another
-    # constant map.
-    corr = np.where((va > 0) & (vb > 0), corr, np.where((va == 0) & (vb == 0), 1.0, 0.0))
-    return np.clip(corr, -1.0, 1.0)
-
-
-def _spearman(a, b):
-    from scipy.stats import rankdata
-
-    same = np.all(a == b, axis=1)
-    corr = _rows_corr(rankdata(a, axis=1), rankdata(b, axis=1))
-    return np.where(same, 1.0, corr)
-
-
-def _scaled_abs(maps):
-    values = np.abs(maps)
-    top = values.reshape(len(values), -1).max(axis=1)
-    top = np.where(top > 0, top, 1.0).reshape((-1,) + (1,) * (values.ndim - 1))
-    return values / top
-
-
-def _ssim(a, b):
-    from skimage.metrics import structural_similarity
-
-    out = np.empty(len(a))
-    side = min(a.shape[1:])
-    win = min(7, side if side % 2 else side - 1)
-    for i, (first, second) in enumerate(zip(a, b)):
-        if np.array_equal(first, second):
-            out[i] = 1.0
-        elif win < 3:
-            out[i] = np.nan
-        else:
-            out[i] = structural_similarity(first, second, data_range=1.0, win_size=win)
-    return out
-
-
-def _hog_features(image):
-    from skimage.feature import hog
-
-    cell = max(2, min(image.shape) // 7)
-    return hog(image, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-               feature_vector=True)
-
-
-def _hog(a, b):
-    out = np.empty(len(a))
-    for i, (first, second) in enumerate(zip(a, b)):
-        if np.array_equal(first, second):
-            out[i] = 1.0
-            continue
-        try:
-            fa, fb = _hog_features(first), _hog_features(second)
-        except ValueError:  # too small for one HOG block
-            out[i] = np.nan
-            continue
-        out[i] = _rows_corr(fa[None], fb[None])[0]
-    return out
-
-
-def similarity(a, b, measures=MEASURES, feature_shape=None):
-    """Per-input similarity of two map batches ``(N, ...)``: ``{measure: (N,)}``.
-
-    ``feature_shape``: the shape of one map (default ``a.shape[1:]``); SSIM and HOG
-    are computed for 2-D maps only (NaN otherwise).
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"maps: the two map batches differ in shape: {a.shape} vs {b.shape}.")
-    for measure in measures:
-        if measure not in MEASURES:
-            raise ValueError(
-                f"measures: unknown similarity {measure!r}; expected some of {MEASURES}."
-            )
-    n = len(a)
-    feature_shape = tuple(feature_shape or a.shape[1:])
-    flat_a, flat_b = a.reshape(n, -1), b.reshape(n, -1)
-    images = len(feature_shape) == 2
-    out = {}
-    for measure in measures:
-        if measure == "spearman_abs":
-            out[measure] = _spearman(np.abs(flat_a), np.abs(flat_b))
-        elif measure == "spearman":
-            out[measure] = _spearman(flat_a, flat_b)
-        elif not images:
-            out[measure] = np.full(n, np.nan)
-        else:
-            sa = _scaled_abs(a.reshape((n,) + feature_shape))
-            sb = _scaled_abs(b.reshape((n,) + feature_shape))
-            out[measure] = _ssim(sa, sb) if measure == "ssim" else _hog(sa, sb)
-    return out
-
 
 # ------------------------------------------------------------------------------ result
 @dataclasses.dataclass
@@ -244,115 +122,19 @@ class SanityResult:
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                          for line in lines)
 
-    # -- figures --------------------------------------------------------------------
-    def _title(self):
-        titles = {
-            "cascading": "Cascading randomization (output layer first)",
-            "independent": "Independent layer randomization",
-            "data": "Data randomization (labels permuted)",
-            "random_logit": "Random logit",
-        }
-        return f"{titles.get(self.kind, self.kind)}: {self.method} on {self.model_name}"
-
     def figure(self):
         """The paper's figure: mean similarity (± std band) per step, one line per measure."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        steps = np.arange(len(self.steps))
-        figure, axis = plt.subplots(figsize=(max(5.0, 0.6 * len(steps) + 2.5), 3.8))
-        low = 0.0
-        for measure in self.measures:
-            values = self.scores[measure]
-            mean = np.nanmean(values, axis=1)
-            std = np.nanstd(values, axis=1)
-            marker, style = _STYLES[measure]
-            line, = axis.plot(steps, mean, marker=marker, linestyle=style, label=_LABELS[measure])
-            axis.fill_between(steps, mean - std, mean + std, alpha=0.15,
-                              color=line.get_color(), linewidth=0)
-            low = min(low, float(np.nanmin(mean - std)))
-        axis.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
-        axis.set_xticks(steps)
-        axis.set_xticklabels(self.steps, rotation=40, ha="right", fontsize=8)
-        axis.set_ylim(min(-0.05, low - 0.05), 1.05)
-        axis.set_ylabel("similarity to the reference maps")
-        axis.set_xlabel({"cascading": "randomized down to layer",
-                         "independent": "randomized layer"}.get(self.kind, ""))
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, loc="lower left")
-        axis.set_title(f"{self._title()}\nmean ± std over {self.maps.shape[1]} inputs",
-                       fontsize=9)
-        figure.tight_layout()
-        return figure
+        return trust_figures.sanity_figure(self)
 
     def strip(self, num_inputs=3):
-        """The map strip: one row per input (the input, then its map at each step).
-
-        Maps are shown as absolute values scaled by each map's maximum (as the
-        paper's figures); the first column is the input.
-        """
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        count = min(int(num_inputs), self.maps.shape[1])
-        columns = len(self.steps) + 1
-        figure, axes = plt.subplots(count, columns, squeeze=False,
-                                    figsize=(1.45 * columns + 0.8, 1.55 * count + 0.8))
-        images = self._input_images()
-        image = None
-        for row in range(count):
-            axes[row, 0].imshow(images[row], cmap="gray" if images[row].ndim == 2 else None)
-            axes[row, 0].set_ylabel(f"input {row}\nclass {int(self.units[row])}", fontsize=8)
-            for col, label in enumerate(self.steps, start=1):
-                values = self._display_map(self.maps[col - 1, row])
-                image = axes[row, col].imshow(values, cmap="magma", vmin=0.0, vmax=1.0)
-                if row == 0:
-                    axes[row, col].set_title(str(label), fontsize=7, rotation=30)
-            if row == 0:
-                axes[row, 0].set_title("input", fontsize=7)
-        for axis in axes.ravel():
-            axis.set_xticks([])
-            axis.set_yticks([])
-        caption = {"cascading": "column: maps with every layer from the output down to it randomized",
-                   "independent": "column: maps with only that layer randomized"}.get(self.kind)
-        figure.suptitle(self._title() + (f"\n{caption}" if caption else ""), fontsize=9)
-        if image is not None:
-            bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
-            bar.set_label("|map| / max |map|", fontsize=8)
-        return figure
-
-    def _display_map(self, values):
-        values = np.abs(np.asarray(values, dtype=np.float64))
-        if values.ndim == 1:
-            values = values[None]
-        top = values.max()
-        return values / top if top > 0 else values
-
-    def _input_images(self):
-        x = np.asarray(self.x, dtype=np.float64)
-        if x.ndim == 4:
-            if x.shape[-1] in (1, 3):
-                x = x[..., 0] if x.shape[-1] == 1 else x
-            elif x.shape[1] in (1, 3):
-                x = np.moveaxis(x, 1, -1)
-                x = x[..., 0] if x.shape[-1] == 1 else x
-            else:
-                x = x.mean(axis=-1)
-        elif x.ndim == 2:
-            x = x[:, None, :]
-        low = x.reshape(len(x), -1).min(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
-        high = x.reshape(len(x), -1).max(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
-        return (x - low) / np.where(high > low, high - low, 1.0)
+        """The map strip: one row per input (the input, then its map at each step)."""
+        return trust_figures.sanity_strip(self, num_inputs)
 
     def figure_png(self) -> bytes:
-        return figure_png(self.figure())
+        return trust_figures.png(self.figure())
 
     def strip_png(self, num_inputs=3) -> bytes:
-        return figure_png(self.strip(num_inputs))
+        return trust_figures.png(self.strip(num_inputs))
 
     def figure_array(self) -> np.ndarray:
         """The figure as a uint8 RGB array (for TensorBoard)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerascope.metrics.registry import register
 from kerascope.metrics.base import (
     MetricResult,
     aggregate,
@@ -73,6 +74,8 @@ def sensitivities(model, x, targets=None, maps=None, method=None, *, radius=0.02
     return problem, distances
 
 
+@register("max_sensitivity", "robustness", False, "Yeh et al. 2019, arXiv:1901.09392",
+          "Largest map change under small uniform input noise.", needs_method=True)
 def max_sensitivity(model, x, targets=None, maps=None, method=None, *, radius=0.02,
                     num_samples=10, normalize=True, seed=0, batch_size=32, output_index=0,
                     method_options=None):
@@ -96,6 +99,9 @@ def max_sensitivity(model, x, targets=None, maps=None, method=None, *, radius=0.
                                  "normalize": normalize, "distances": distances})
 
 
+@register("average_sensitivity", "robustness", False, "Yeh et al. 2019, arXiv:1901.09392",
+          "Mean map change under small uniform input noise.",
+          aliases=("average_stability", "avg_sensitivity"), needs_method=True)
 def average_sensitivity(model, x, targets=None, maps=None, method=None, *, radius=0.02,
                         num_samples=10, normalize=True, seed=0, batch_size=32,
                         output_index=0, method_options=None):

@@ -33,6 +33,9 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from kerascope.engine import numeric
+from kerascope.rendering.figures import figure_array, new_figure
+
 __all__ = [
     "DIVERGING",
     "SEQUENTIAL",
@@ -210,8 +213,7 @@ def resize_map(values, shape):
     """A 2-D map resized (bilinear) to ``shape`` ``(H, W)``, as float64."""
     if values.shape == tuple(shape):
         return values
-    pil = Image.fromarray(values.astype(np.float32), mode="F")
-    return np.asarray(pil.resize((shape[1], shape[0]), Image.BILINEAR), dtype=np.float64)
+    return numeric.resize_map(values, shape).astype(np.float64)
 
 
 def _gray(rgb):
@@ -288,21 +290,6 @@ def format_value(value):
 
 
 # -- matplotlib panels ----------------------------------------------------------
-def _figure(width, height, dpi):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _to_array(figure):
-    figure.canvas.draw()
-    rgba = np.asarray(figure.canvas.buffer_rgba())
-    return np.ascontiguousarray(rgba[..., :3])
-
-
 def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, heading,
            colorbar, fontsize):
     from matplotlib.cm import ScalarMappable
@@ -344,11 +331,11 @@ def render(values, image=None, *, method=None, target=None, labels=None, probabi
         signed = is_signed(method, values)
     if heading is None:
         heading = title(method, target, labels, probability)
-    figure = _figure(size * (1.3 if colorbar else 1.0), size + (0.35 if heading else 0.0), dpi)
+    figure = new_figure(size * (1.3 if colorbar else 1.0), size + (0.35 if heading else 0.0), dpi)
     axes = figure.add_subplot(1, 1, 1)
     _panel(figure, axes, values, image, signed=signed, alpha=alpha, outlier_perc=outlier_perc,
            cmap=cmap, heading=heading, colorbar=colorbar, fontsize=9)
-    return _to_array(figure)
+    return figure_array(figure)
 
 
 def render_grid(maps, images=None, *, method=None, targets=None, labels=None,
@@ -379,7 +366,7 @@ def render_grid(maps, images=None, *, method=None, targets=None, labels=None,
     if signed is None:
         signed = is_signed(method, np.concatenate([m.ravel() for m in per_image]))
     rows = k + (1 if show_inputs and images is not None else 0)
-    figure = _figure(size * 1.3 * n, size * rows + 0.3 + (0.3 if suptitle else 0.0), dpi)
+    figure = new_figure(size * 1.3 * n, size * rows + 0.3 + (0.3 if suptitle else 0.0), dpi)
     row = 0
     if show_inputs and images is not None:
         for i in range(n):
@@ -402,7 +389,7 @@ def render_grid(maps, images=None, *, method=None, targets=None, labels=None,
                    heading=heading, colorbar=True, fontsize=7)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
-    return _to_array(figure)
+    return figure_array(figure)
 
 
 def _per_row(values, n, k):

@@ -24,21 +24,26 @@ Figures are matplotlib ``Figure`` objects on an Agg canvas (no pyplot state);
 from __future__ import annotations
 
 import html
-import io
-import pathlib
 
 import numpy as np
 
-from kerascope import rendering
+from kerascope.rendering.figures import figure_png, new_figure, save_figure  # noqa: F401
+from kerascope.rendering.maps import (
+    DEFAULT_OUTLIER_PERC,
+    DIVERGING,
+    SEQUENTIAL,
+    _colormap,
+    clip_scale,
+    colorize,
+    format_value as _format,
+    title,
+)
 
 __all__ = [
     "DIVERGING", "SEQUENTIAL", "tokens_html", "tokens_page", "table_figure",
     "series_figure", "figure_png", "save_figure", "caption",
 ]
 
-DIVERGING = "RdBu_r"
-SEQUENTIAL = "Reds"
-DEFAULT_OUTLIER_PERC = 2.0
 
 
 # -- numbers and colours ---------------------------------------------------------------
@@ -57,52 +62,15 @@ def _signed(values, signed):
     return bool(signed)
 
 
-def _scale(values, signed, outlier_perc):
-    """Captum's ``outlier_perc`` scale: the value drawn at full colour."""
-    if not 0.0 <= float(outlier_perc) < 100.0:
-        raise ValueError(f"outlier_perc: expected a percentage in [0, 100), got {outlier_perc!r}.")
-    mass = np.abs(values.ravel()) if signed else np.maximum(values.ravel(), 0.0)
-    total = mass.sum()
-    if total <= 0:
-        return 0.0
-    if outlier_perc == 0:
-        return float(mass.max())
-    ordered = np.sort(mass)
-    index = int(np.searchsorted(np.cumsum(ordered), total * (100.0 - outlier_perc) / 100.0))
-    return float(ordered[min(index, len(ordered) - 1)])
-
-
 def _normalized(values, signed, scale):
     if scale <= 0:
         return np.zeros_like(values)
     return np.clip(values / scale, -1.0 if signed else 0.0, 1.0)
 
 
-def _cmap(signed, cmap=None):
-    import matplotlib
-
-    name = cmap or (DIVERGING if signed else SEQUENTIAL)
-    try:
-        return matplotlib.colormaps[name] if isinstance(name, str) else name
-    except KeyError:
-        raise ValueError(f"cmap: unknown matplotlib colormap {name!r}.") from None
-
-
-def _colours(normalized, signed, cmap=None):
-    """RGBA in [0, 1]: signed maps with 0 at the colormap's centre."""
-    position = (normalized + 1.0) / 2.0 if signed else normalized
-    return _cmap(signed, cmap)(position)
-
-
-def _format(value):
-    if value == 0:
-        return "0"
-    return f"{value:.3g}" if 1e-2 <= abs(value) < 1e4 else f"{value:.1e}"
-
-
 def caption(method=None, target=None, labels=None, probability=None):
     """``"integrated_gradients · class 1 'positive' · p=0.97"`` (``rendering.title``)."""
-    return rendering.title(method, target, labels, probability)
+    return title(method, target, labels, probability)
 
 
 # -- tokens ---------------------------------------------------------------------------
@@ -142,8 +110,10 @@ def tokens_html(tokens, attributions, *, vocabulary=None, method=None, target=No
             f"attributions: {len(values)} values for {len(texts)} tokens; expected one per token."
         )
     signed = _signed(values, signed)
-    scale = _scale(values, signed, outlier_perc) if scale is None else float(scale)
-    colours = _colours(_normalized(values, signed, scale), signed, cmap)
+    if scale is None:
+        scale = clip_scale(values, signed=signed, outlier_perc=outlier_perc)
+    scale = float(scale)
+    colours = colorize(_normalized(values, signed, scale), signed, cmap)
     spans = []
     for text, value, colour in zip(texts, values, colours):
         if text in skip:
@@ -168,7 +138,7 @@ def tokens_html(tokens, attributions, *, vocabulary=None, method=None, target=No
 
 def _colorbar_html(signed, scale, cmap=None):
     stops = np.linspace(-1.0 if signed else 0.0, 1.0, 9)
-    colours = _colours(stops, signed, cmap)
+    colours = colorize(stops, signed, cmap)
     gradient = ", ".join(
         f"rgb({int(255 * c[0])},{int(255 * c[1])},{int(255 * c[2])})" for c in colours
     )
@@ -194,30 +164,6 @@ def tokens_page(rows, title="kerascope token attributions"):
 
 
 # -- figures --------------------------------------------------------------------------
-
-
-def _figure(width, height, dpi=100):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def figure_png(figure):
-    """PNG bytes of a figure."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def save_figure(figure, path):
-    """Write a figure to ``path`` (PNG); returns the path."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(figure_png(figure))
-    return path
 
 
 def table_figure(attributions, feature_names=None, feature_values=None, *, method=None,
@@ -256,8 +202,8 @@ def table_figure(attributions, feature_names=None, feature_values=None, *, metho
     bars, bar_names = bars[::-1], bar_names[::-1]
     scale = max(np.abs(bars).max(), 1e-12)
     # one strong colour per sign: red for the target, blue against
-    colours = _colours(np.where(np.asarray(bars) >= 0, 0.75, -0.75 if signed else 0.0), signed)
-    figure = _figure(width, 0.9 + 0.32 * len(bars))
+    colours = colorize(np.where(np.asarray(bars) >= 0, 0.75, -0.75 if signed else 0.0), signed)
+    figure = new_figure(width, 0.9 + 0.32 * len(bars))
     axes = figure.add_subplot()
     axes.barh(np.arange(len(bars)), bars, color=colours, edgecolor="#444", linewidth=0.5)
     axes.set_yticks(np.arange(len(bars)), bar_names, fontsize=8)
@@ -299,9 +245,9 @@ def series_figure(series, attributions, *, method=None, target=None, labels=None
             f"expected one per step."
         )
     signed = _signed(values, signed)
-    scale = _scale(values, signed, outlier_perc)
-    colours = _colours(_normalized(values, signed, scale), signed, cmap)
-    figure = _figure(width, height)
+    scale = clip_scale(values, signed=signed, outlier_perc=outlier_perc)
+    colours = colorize(_normalized(values, signed, scale), signed, cmap)
+    figure = new_figure(width, height)
     grid = figure.add_gridspec(2, 2, height_ratios=(4, 1), width_ratios=(40, 1))
     top = figure.add_subplot(grid[0, 0])
     strip = figure.add_subplot(grid[1, 0], sharex=top)
@@ -329,6 +275,7 @@ def series_figure(series, attributions, *, method=None, target=None, labels=None
     import matplotlib
 
     norm = matplotlib.colors.Normalize(-scale if signed else 0.0, scale if scale > 0 else 1.0)
-    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=_cmap(signed, cmap))
+    colours = _colormap(cmap or (DIVERGING if signed else SEQUENTIAL))
+    mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=colours)
     figure.colorbar(mappable, cax=bar_axes, label="attribution")
     return figure
