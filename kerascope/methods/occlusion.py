@@ -249,7 +249,6 @@ class Occlusion(PerturbationMethod):
     summary = "Score drop when a sliding patch of the input is covered."
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
     multi_input = True
-
     cli_note = "occlusion fills patches with {fill_value:.4g}, black as the model sees it " \
         "after preprocessing"
 
