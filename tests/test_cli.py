@@ -334,24 +334,28 @@ def _subprocess(args):
 
 
 @pytest.mark.parametrize("args", [["--help"], ["explain", "--help"], ["methods"]])
-def test_help_and_methods_do_not_import_keras(args):
+def test_help_does_not_import_keras_and_methods_lists_the_registry(args):
     result, seconds = _subprocess(args)
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "keras" not in imported and "numpy" not in imported
-    assert seconds < 10  # the real figure is ~0.3 s; the bound only guards against hangs
+    if args != ["methods"]:  # `methods` reads the registry, so imports Keras
+        assert "keras" not in imported and "numpy" not in imported
+    # ~0.3 s for --help (Keras' import for methods); the bound only guards against hangs
+    assert seconds < (10 if args != ["methods"] else 90)
     if args == ["methods"]:
         for info in kerascope.methods.catalog():
             if info.cls.__module__.startswith("kerascope.methods."):
                 assert info.name in result.stdout
 
 
-def test_static_method_table_equals_the_catalog():
-    static = {e["name"]: e for e in cli.static_catalog()}
+def test_method_table_equals_the_catalog():
+    from kerascope.cli.catalog import catalog
+
+    static = {e["name"]: e for e in catalog()}
     real = {i.name: i for i in kerascope.methods.catalog()
             if i.cls.__module__.startswith("kerascope.methods.")}  # not the tests' own
-    assert set(static) == set(real)
+    assert set(real) <= set(static)
     for name, info in real.items():
         entry = static[name]
         assert (entry["family"], entry["summary"], entry["paper"], entry["signed"]) == (

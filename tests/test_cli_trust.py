@@ -41,7 +41,9 @@ def assert_rejected(code, err, out_dir, *needles):
 def _demo(n):
     """The demo the commands run on (the colour demo with masks when bundled):
     ``(model, x, masks or None, names)`` of its first ``n`` inputs."""
-    model, inputs, _, _ = cli.demo_inputs()
+    from kerascope.cli.demo import demo_inputs
+
+    model, inputs, _, _ = demo_inputs()
     masks = None if inputs.masks is None else np.stack(inputs.masks[:n])
     return model, np.concatenate(inputs.x[:n]), masks, inputs.names[:n]
 

@@ -8,7 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerascope import cli, report
+from kerascope import report
+from kerascope.cli.reading import InputFiles
+from kerascope.cli.runner import explain_run
 from tests import chromium
 from tests.models import region_model
 
@@ -30,10 +32,10 @@ def region_report(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = rng.random((3, 28, 28, 1)).astype(np.float32)
     pixels = [np.rint(image * 255).astype(np.uint8) for image in images]
-    inputs = cli.Inputs([f"random {i}" for i in range(3)], pixels, [x[None] for x in images],
+    inputs = InputFiles([f"random {i}" for i in range(3)], pixels, [x[None] for x in images],
                         "0-1: p / 255", masks=[mask] * 3)
     out = folder / "out"
-    runs, targets, probabilities = cli.explain_run(
+    runs, targets, probabilities = explain_run(
         model, inputs, ["vanilla_gradients", "integrated_gradients", "occlusion", "grad_cam"],
         target=("index", 0), labels=["region", "everything"], batch_size=16, out=out,
         quiet=True, model_name="region_model")

@@ -18,6 +18,7 @@ from PIL import Image
 
 import kerascope
 from kerascope import cli
+from kerascope.cli import explain as cli_explain
 from tests.models import small_cnn
 from tests.test_multi_input import _data, two_input_model
 
@@ -438,7 +439,7 @@ def test_cli_stream_refuses_bad_input_in_one_line_and_writes_nothing(saved, caps
                          "--out", out], capsys)
     _one_line_error(code, err, "--out", "--force")
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    monkeypatch.setattr(cli.importlib_util, "find_spec",
+    monkeypatch.setattr(cli_explain.importlib_util, "find_spec",
                         lambda name, *a: None if name == "zarr" else importlib.util.find_spec(
                             name, *a))
     code, _, err = _run(["explain", model_path, *images, "--stream-maps", "zarr",

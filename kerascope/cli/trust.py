@@ -12,7 +12,7 @@ strip per step).
 
 Without MODEL and IMAGES (or with ``--demo``) both run on the bundled demo, as
 ``kerascope demo`` does. Input reading, bad-input handling (one line, exit 2, nothing
-written) and the staged output folder are those of :mod:`kerascope.cli`.
+written) and the staged output folder are those of ``kerascope explain``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,17 @@ from __future__ import annotations
 import json
 import pathlib
 import time
-import warnings
 
 import click
 
-from kerascope.cli import main as base
-from kerascope.cli.main import UserError
+from kerascope.cli.catalog import catalog, plan_methods, resolve_methods
+from kerascope.cli.common import (COMMON_OPTIONS, UserError, check_out, consoles, jsonable,
+                                  one_line, params_text, parse_keyed_options, parse_options,
+                                  parse_target, progress_bar, quiet_frameworks, split_values,
+                                  staged_output, with_options)
+from kerascope.cli.demo import demo_inputs
+from kerascope.cli.model_files import check_against_model
+from kerascope.cli.reading import open_inputs
 
 #: Methods run without ``-m`` (cheap ones: one backward pass each).
 DEFAULT_METHODS = ("vanilla_gradients", "gradients_inputs", "grad_cam")
@@ -40,66 +45,36 @@ SANITY_FILES = ("sanity.json", "report.html")
 
 
 # -- inputs ------------------------------------------------------------------------------------
-def _split(values):
-    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
-
-
 def parse_metric_options(values):
     """``{metric: {key: value}}`` from ``--metric-option METRIC.KEY=VALUE`` values."""
-    return base.parse_keyed_options(values, "--metric-option", "deletion.steps=20")
+    return parse_keyed_options(values, "--metric-option", "deletion.steps=20")
 
 
 def load_inputs(model, images, demo, preprocess, unsafe, num_images, err):
-    """``(keras model, Inputs, class names or None, title, is_demo)`` from the command's
-    arguments: the bundled demo without MODEL (or with ``--demo``), else MODEL and IMAGES
-    read as ``kerascope explain`` reads them."""
+    """``(keras model, InputFiles, class names or None, title, is_demo)`` from the
+    command's arguments: the bundled demo without MODEL (or with ``--demo``), else MODEL
+    and IMAGES read as ``kerascope explain`` reads them."""
     if demo or model is None:
         if model is not None or images:
             raise UserError("--demo: runs on the bundled model and images; pass either --demo "
                             "or MODEL IMAGES, not both.")
-        base._quiet_frameworks()
-        keras_model, inputs, class_names, title = base.demo_inputs()
-        count = DEMO_IMAGES if num_images is None else num_images
-        _keep(inputs, count)
+        quiet_frameworks()
+        keras_model, inputs, class_names, title = demo_inputs()
+        inputs.keep(DEMO_IMAGES if num_images is None else num_images)
         return keras_model, inputs, class_names, title, True
     if not images:
         raise UserError("IMAGES: expected at least one image file, folder or .npy array after "
                         "MODEL (or no MODEL to run on the bundled demo).")
-    base.check_model_file(model, unsafe)
-    from kerascope.inputs import files as kio
-
-    for path in images:
-        if path.suffix.lower() in base._ARRAY_SUFFIXES and path.is_file():
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                kio.find_images([path], argument="IMAGES")
-        except ValueError as error:
-            raise UserError(str(error)) from None
-    base._quiet_frameworks()
-    keras_model = base.load_model(model, unsafe, err)
-    try:
-        spec = kio.input_spec(keras_model, argument="MODEL")
-    except ValueError as error:
-        raise UserError(f"{error} Image files cannot be fed to it.") from None
-    inputs = base.read_inputs(images, keras_model, preprocess, spec, err)
+    keras_model, inputs = open_inputs(model, images, preprocess, unsafe, err)
     if len({x.shape for x in inputs.x}) > 1:
         raise UserError(f"IMAGES: the inputs have different shapes "
                         f"{sorted({x.shape[1:] for x in inputs.x})}; the metrics need one batch.")
     if num_images is not None:
-        _keep(inputs, num_images)
+        inputs.keep(num_images)
     return keras_model, inputs, None, f"{keras_model.name} ({model.name})", False
 
 
-def _keep(inputs, count):
-    inputs.names, inputs.pixels, inputs.x = (inputs.names[:count], inputs.pixels[:count],
-                                             inputs.x[:count])
-    if inputs.masks is not None:
-        inputs.masks = inputs.masks[:count]
-
-
-def read_masks(path, inputs, spec):
+def read_masks(path, inputs):
     """Ground-truth masks from a .npy file: bool ``(N, H, W)``, one per input."""
     import numpy as np
 
@@ -109,7 +84,7 @@ def read_masks(path, inputs, spec):
     except Exception as error:  # noqa: BLE001 - any reading failure is about the file
         raise UserError(f"--masks: cannot read {str(path)!r} as a .npy array ({error}).") from None
     x = inputs.x[0]
-    size = tuple(x.shape[2:4] if spec.channels_first else x.shape[1:3])
+    size = tuple(x.shape[2:4] if inputs.spec.channels_first else x.shape[1:3])
     expected = (len(inputs.x),) + size
     if masks.shape != expected:
         raise UserError(f"--masks: {str(path)!r} holds an array of shape {masks.shape}; expected "
@@ -122,19 +97,11 @@ def read_masks(path, inputs, spec):
 
 
 def _targets(text):
-    kind, value = base.parse_target(text)
+    kind, value = parse_target(text)
     if kind == "top":
         raise UserError("--target: expected 'predicted' or a class index (the metrics score "
                         "one class per input), got a top-K.")
     return "predicted" if kind == "predicted" else value
-
-
-def _progress(err, quiet):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True, disable=quiet)
 
 
 def _facts(keras_model, inputs, title, extra):
@@ -158,7 +125,7 @@ def _finite(value):
 
 
 def _method_error(name, error):
-    message = base._one_line(error)
+    message = one_line(error)
     if message.startswith("method: "):
         message = message[len("method: "):]
     return UserError(f"-m {name}: {message}")
@@ -187,31 +154,17 @@ _input_options = [
 def _prepare(model, images, use_demo, num_images, methods_, options, target, layer, preprocess,
              unsafe, out, force, quiet, files, default_methods):
     """Checks and inputs shared by both commands; returns everything the run needs."""
-    console, err = base._consoles(quiet)
-    base.check_out(out, force, replace_previous=use_demo or model is None, files=files)
-    method_names = base.resolve_methods(methods_, base.catalog()) if methods_ \
-        else list(default_methods)
-    user_options = base.parse_options(options, method_names)
+    console, err = consoles(quiet)
+    check_out(out, force, replace_previous=use_demo or model is None, files=files)
+    method_names = resolve_methods(methods_, catalog()) if methods_ else list(default_methods)
+    user_options = parse_options(options, method_names)
     target_value = _targets(target)
     keras_model, inputs, class_names, title, is_demo = load_inputs(
         model, images, use_demo, preprocess, unsafe, num_images, err)
-    from kerascope.inputs import files as kio
-
-    spec = kio.input_spec(keras_model, argument="MODEL")
-    units = int(keras_model.outputs[0].shape[-1])
-    if target_value != "predicted" and target_value >= units:
-        raise UserError(f"--target: class {target_value} is out of range for a model with "
-                        f"{units} outputs (valid: 0..{units - 1}).")
-    if layer is not None:
-        from kerascope.engine import surgery
-
-        try:
-            surgery.find_layer(keras_model, layer)
-        except ValueError as error:
-            raise UserError("--layer: " + str(error).split(": ", 1)[-1]) from None
-    planned = base.plan_methods(method_names, inputs, spec, layer=layer,
-                                user_options=user_options)
-    return console, err, keras_model, inputs, class_names, title, is_demo, spec, planned, \
+    check_against_model(keras_model, ("predicted", None) if target_value == "predicted"
+                        else ("index", target_value), layer=layer)
+    planned = plan_methods(method_names, inputs, layer=layer, user_options=user_options)
+    return console, err, keras_model, inputs, class_names, title, is_demo, planned, \
         target_value
 
 
@@ -225,7 +178,7 @@ def _done(console, quiet, table, out, what):
 
 # -- kerascope evaluate -------------------------------------------------------------------------
 @click.command(short_help="Score methods' maps with faithfulness, localization... metrics.")
-@base._with(_input_options)
+@with_options(_input_options)
 @click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
               help="A method (repeatable, or comma-separated). Default: "
                    + ", ".join(DEFAULT_METHODS) + ".")
@@ -238,18 +191,18 @@ def _done(console, quiet, table, out, what):
                    "booleans, one per input (the colour demo brings its own).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
               help="A metric option, e.g. --metric-option deletion.steps=20 (repeatable).")
-@base._with(base._common)
+@with_options(COMMON_OPTIONS)
 def evaluate(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
              methods_, metrics_, masks, metric_options, batch_size, out, force, quiet, debug):
     """Score the maps of the methods on MODEL and IMAGES (or the bundled demo) with the
     metrics and write metrics.json and report.html to --out (default: kerascope-evaluate).
     `python -c "from kerascope import metrics; print(metrics.REGISTRY)"` lists the metrics."""
     out = out or pathlib.Path("kerascope-evaluate")
-    base._quiet_frameworks()
+    quiet_frameworks()
     from kerascope import metrics as km
 
     infos = []
-    for name in _split(metrics_) or DEFAULT_METRICS:
+    for name in split_values(metrics_) or DEFAULT_METRICS:
         try:
             infos.append(km.get(name))
         except ValueError:
@@ -259,12 +212,12 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
     for name in metric_opts:
         if name not in km.REGISTRY and name not in km.ALIASES:
             raise UserError(f"--metric-option {name}: unknown metric {name!r}.")
-    (console, err, keras_model, inputs, class_names, title, is_demo, spec, planned,
+    (console, err, keras_model, inputs, class_names, title, is_demo, planned,
      targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
                          preprocess, unsafe, out, force, quiet, EVALUATE_FILES, DEFAULT_METHODS)
     import numpy as np
 
-    mask_array = read_masks(masks, inputs, spec) if masks is not None else None
+    mask_array = read_masks(masks, inputs) if masks is not None else None
     if mask_array is None and inputs.masks is not None:
         mask_array = np.stack(inputs.masks)
     if not metrics_ and mask_array is not None:
@@ -277,7 +230,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
     x = np.concatenate(inputs.x)
 
     rows = []
-    with _progress(err, quiet) as progress:
+    with progress_bar(err, quiet, width=28, eta=False) as progress:
         task = progress.add_task("evaluating", total=len(planned))
         for name, _, method in planned:
             progress.update(task, description=name)
@@ -287,7 +240,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
                                     masks=mask_array if needing else None,
                                     batch_size=batch_size, metric_options=metric_opts)
             except (ValueError, TypeError) as error:
-                message = base._one_line(error)
+                message = one_line(error)
                 if message.startswith("masks:"):
                     raise UserError("--masks:" + message[len("masks:"):]) from None
                 if message.startswith("method:"):
@@ -301,23 +254,23 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
 
     facts = _facts(keras_model, inputs, title, {
         "target": "predicted class" if targets == "predicted" else f"class {targets}",
-        "methods": "; ".join(f"{n} ({base._params_text(o)})" for n, o, _ in planned),
+        "methods": "; ".join(f"{n} ({params_text(o)})" for n, o, _ in planned),
         "masks": "none" if mask_array is None else (str(masks) if masks is not None
                                                      else "the demo's ground-truth masks")})
     record = {
         "model": title, "inputs": [pathlib.Path(n).name for n in inputs.names],
-        "target": targets, "methods": {n: base._jsonable(o) for n, o, _ in planned},
-        "metric_options": base._jsonable(metric_opts),
+        "target": targets, "methods": {n: jsonable(o) for n, o, _ in planned},
+        "metric_options": jsonable(metric_opts),
         "rows": [{"method": str(row["method"]), "metric": row["metric"],
                   "value": _finite(row["value"]), "std": _finite(row["std"]), "n": row["n"],
                   "higher_is_better": row["higher_is_better"],
                   "per_sample": [_finite(v) for v in row["result"].per_sample],
                   "seconds": row["seconds"], "explain_seconds": row["explain_seconds"],
-                  **({"curve_x": base._jsonable(row["result"].curve_x),
-                      "mean_curve": base._jsonable(np.nanmean(row["result"].curves, axis=0))}
+                  **({"curve_x": jsonable(row["result"].curve_x),
+                      "mean_curve": jsonable(np.nanmean(row["result"].curves, axis=0))}
                      if row["result"].curves is not None else {})} for row in rows],
     }
-    with base.staged_output(out, force or is_demo) as stage:
+    with staged_output(out, force or is_demo) as stage:
         (stage / "metrics.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
         page = render_trust_report(
             f"kerascope evaluation: {title}", facts,
@@ -330,7 +283,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
 
 # -- kerascope sanity ---------------------------------------------------------------------------
 @click.command(short_help="Sanity checks: do the maps change when the model is randomized?")
-@base._with(_input_options)
+@with_options(_input_options)
 @click.option("-m", "--method", "methods_", multiple=True, metavar="METHOD",
               help="A method (repeatable, or comma-separated). Default: vanilla_gradients.")
 @click.option("--check", "checks", multiple=True, metavar="|".join(CHECKS),
@@ -341,28 +294,28 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
               help="Layers to randomize (default: every layer with weights).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the re-initialization.")
-@base._with(base._common)
+@with_options(COMMON_OPTIONS)
 def sanity(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
            methods_, checks, measures, layers, seed, batch_size, out, force, quiet, debug):
     """Randomize MODEL's layers (a copy; the model is unchanged) and measure how much the
     maps of IMAGES (or the bundled demo) change; write sanity.json and report.html to
     --out (default: kerascope-sanity). Adebayo et al. 2018, arXiv:1810.03292."""
     out = out or pathlib.Path("kerascope-sanity")
-    check_names = _split(checks) or ["cascading"]
+    check_names = split_values(checks) or ["cascading"]
     for name in check_names:
         if name not in CHECKS:
             raise UserError(f"--check: unknown check {name!r}; expected one of "
                             f"{', '.join(CHECKS)}.")
     check_names = list(dict.fromkeys(check_names))
-    base._quiet_frameworks()
+    quiet_frameworks()
     from kerascope.metrics import randomization as ks
 
     try:
-        measure_names = ks.check_measures(_split(measures) or ks.MEASURES)
+        measure_names = ks.check_measures(split_values(measures) or ks.MEASURES)
     except ValueError as error:
         raise UserError("--measure: " + str(error).split(": ", 1)[-1]) from None
-    layer_names = _split([layers]) if layers else None
-    (console, err, keras_model, inputs, class_names, title, is_demo, spec, planned,
+    layer_names = split_values([layers]) if layers else None
+    (console, err, keras_model, inputs, class_names, title, is_demo, planned,
      targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
                          preprocess, unsafe, out, force, quiet, SANITY_FILES,
                          ("vanilla_gradients",))
@@ -378,7 +331,7 @@ def sanity(model, images, use_demo, num_images, target, layer, options, preproce
     functions = {"cascading": ks.cascading_randomization,
                  "independent": ks.independent_randomization, "random_logit": ks.random_logit}
     results = []
-    with _progress(err, quiet) as progress:
+    with progress_bar(err, quiet, width=28, eta=False) as progress:
         task = progress.add_task("sanity checks", total=len(planned) * len(check_names))
         for name, _, method in planned:
             for check in check_names:
@@ -389,7 +342,7 @@ def sanity(model, images, use_demo, num_images, target, layer, options, preproce
                 try:
                     result = functions[check](keras_model, x, targets, method, **kwargs)
                 except (ValueError, TypeError) as error:
-                    message = base._one_line(error)
+                    message = one_line(error)
                     if message.startswith("method:"):
                         raise _method_error(name, error) from None
                     raise UserError(f"-m {name} --check {check}: {message}") from None
@@ -408,29 +361,23 @@ def sanity(model, images, use_demo, num_images, target, layer, options, preproce
                         for name, check, result in results)
     facts = _facts(keras_model, inputs, title, {
         "target": "predicted class" if targets == "predicted" else f"class {targets}",
-        "methods": "; ".join(f"{n} ({base._params_text(o)})" for n, o, _ in planned),
+        "methods": "; ".join(f"{n} ({params_text(o)})" for n, o, _ in planned),
         "checks": ", ".join(check_names), "measures": ", ".join(measure_names),
         "seed": seed})
     record = {
         "model": title, "inputs": [pathlib.Path(n).name for n in inputs.names],
         "target": targets, "seed": seed, "measures": list(measure_names),
-        "methods": {n: base._jsonable(o) for n, o, _ in planned},
+        "methods": {n: jsonable(o) for n, o, _ in planned},
         "results": [{"method": name, "check": check,
                      "rows": [{k: (_finite(v) if isinstance(v, float) else v)
                                for k, v in row.items()} for row in result.rows()]}
                     for name, check, result in results],
     }
-    with base.staged_output(out, force or is_demo) as stage:
-        (stage / "sanity.json").write_text(json.dumps(base._jsonable(record), indent=1),
+    with staged_output(out, force or is_demo) as stage:
+        (stage / "sanity.json").write_text(json.dumps(jsonable(record), indent=1),
                                            encoding="utf-8")
         page = render_trust_report(f"kerascope sanity checks: {title}", facts,
                                    [sanity_section(figures)])
         (stage / "report.html").write_text(page, encoding="utf-8")
     _done(console, quiet, table, out,
           f"ran {len(check_names)} check(s) on {len(planned)} method(s) and {len(x)} input(s)")
-
-
-def register(group):
-    """Add ``evaluate`` and ``sanity`` to the ``kerascope`` command group."""
-    group.add_command(evaluate)
-    group.add_command(sanity)

@@ -143,6 +143,26 @@ class Method:
             return maps  # one map for several inputs (a layer's, a CAM's): as it is
         return data.per_input(reduce, maps, x)
 
+    #: Options ``kerascope explain`` sets for this method (see :meth:`cli_defaults`).
+    cli_options = {}
+    #: A report line of ``kerascope explain``, formatted with the run's parameters.
+    cli_note = ""
+
+    @classmethod
+    def cli_defaults(cls, accepted, black, image_size):
+        """Options ``kerascope explain`` sets (those not in ``accepted`` are dropped):
+        ``seed=0`` so that runs repeat, then ``cli_options``. ``black``: black after
+        preprocessing, per channel; ``image_size``: ``(height, width)``."""
+        return {**({"seed": 0} if "seed" in accepted else {}), **cls.cli_options}
+
+    @classmethod
+    def cli_notes(cls, parameters):
+        """``kerascope explain``'s report lines about a run with these ``parameters``."""
+        try:
+            return [cls.cli_note.format(**parameters)] if cls.cli_note else []
+        except (KeyError, ValueError, TypeError):
+            return []
+
     def explain(self, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
         """Run this method through the driver; see ``kerascope.explain``."""
         from kerascope.methods.driver import run

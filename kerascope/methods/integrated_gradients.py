@@ -246,6 +246,16 @@ class IntegratedGradients(LayerOption, Method):
     multi_input = True
     evaluates_inputs = True  # the fused pass resolves the targets at the inputs
 
+    cli_note = ("integrated_gradients starts from a black image (baseline {baseline!r} after "
+                "preprocessing)")
+
+    @classmethod
+    def cli_defaults(cls, accepted, black, image_size):
+        """64 steps from a black image; no seed (uniform baselines draw none)."""
+        black = np.asarray(black, dtype=np.float64).ravel()
+        uniform = bool(np.allclose(black, black[0]))
+        return {"n_steps": 64, "baseline": float(black[0]) if uniform else black.tolist()}
+
     def __init__(self, n_steps=50, baseline="zeros", method="riemann_trapezoid",
                  channel_reduction="sum", blur_sigma=5.0, seed=None,
                  return_convergence_delta=False, layer=None, layer_baseline=None):

@@ -249,6 +249,13 @@ class Occlusion(PerturbationMethod):
     summary = "Score drop when a sliding patch of the input is covered."
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
     multi_input = True
+    cli_note = "occlusion fills patches with {fill_value:.4g}, black as the model sees it " \
+        "after preprocessing"
+
+    @classmethod
+    def cli_defaults(cls, accepted, black, image_size):  # black patches 1/8 of the side
+        return {"patch_size": max(2, round(min(image_size) / 8)),
+                "fill_value": float(np.mean(black)), "mode": "difference"}
 
     def __init__(self, patch_size=8, stride=None, fill_value=127.5, mode="complement",
                  resolution="input", sequence=None, inputs=None):
@@ -548,6 +555,8 @@ class RISE(PerturbationMethod):
     evaluates_inputs = True  # the fused pass resolves the targets at the inputs
     summary = "Masked-input scores averaged over random smooth masks."
     paper = "Petsiuk, Das & Saenko 2018, arXiv:1806.07421"
+
+    cli_options = {"num_masks": 1000}
 
     def __init__(self, num_masks=4000, grid_size=7, probability=0.5, seed=None, center=False):
         self.num_masks = check_positive_int(num_masks, "num_masks")
