@@ -5,7 +5,8 @@ driver (``driver.run``) runs any of them. The public functions are the shortcuts
 ``kerascope.<name>(model, x, targets, **options) -> (outputs, maps)``.
 """
 
-from kerascope.methods.base import Context, Method, reduce_channels
+from kerascope.methods.base import Method, reduce_channels
+from kerascope.methods.context import Context
 from kerascope.methods.cam import (
     CAM,
     EigenCAM,

@@ -16,7 +16,7 @@ import numpy as np
 from kerascope.inputs import arrays as data
 from kerascope.engine import targets as targets_lib
 from kerascope.methods import registry
-from kerascope.methods.base import Context, passes_score
+from kerascope.methods.context import Context, passes_score
 from kerascope.engine.validation import (
     ModelInputs,
     check_inputs,
@@ -106,7 +106,8 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
     the method's device calls; a batch of an iterable ``x`` is never joined with the
     next): float32 outputs, float32 maps (``data.Inputs`` for several inputs) and
     the batch's extras. The one loop of :func:`run` and :func:`batches`."""
-    method = registry.get(method)
+    if not registry.is_method(method):
+        method = registry.get(method)
     model = check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     if use_logits is None:
