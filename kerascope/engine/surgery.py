@@ -27,7 +27,8 @@ import keras
 import numpy as np
 
 from kerascope.engine import keras_internals
-from kerascope.engine import rules as rules_lib
+from kerascope.engine import layers as layer_groups
+from kerascope.engine.rules import base as rules_lib
 
 _PATCH_LOCK = threading.RLock()
 _STRIPPABLE = ("softmax", "sigmoid")
@@ -132,7 +133,7 @@ def _activation_of(layer):
     fn = layer.__dict__.get("activation")
     if not callable(fn) or fn is keras.activations.linear:
         return None, None
-    if isinstance(layer, rules_lib.FUSED_ACTIVATION_LAYERS):
+    if isinstance(layer, layer_groups.FUSED_ACTIVATION):
         return "fused", fn
     return "attribute", fn
 

@@ -7,8 +7,8 @@ driver (``driver.run``) runs any of them. The public functions are the shortcuts
 
 from kerascope.methods.base import Method, reduce_channels
 from kerascope.methods.context import Context
-from kerascope.methods.cam import (
-    CAM,
+from kerascope.methods.cam.base import CAM
+from kerascope.methods.cam.variants import (
     EigenCAM,
     GradCAM,
     GradCAMPlusPlus,
@@ -17,7 +17,7 @@ from kerascope.methods.cam import (
     ScoreCAM,
     XGradCAM,
 )
-from kerascope.methods.cam_classic import ClassActivationMap
+from kerascope.methods.cam.classic import ClassActivationMap
 from kerascope.methods.driver import Explanation, run
 from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import GradientsInputs, VanillaGradients

@@ -85,8 +85,9 @@ class Method:
       driver refuses such models, clearly, for a method that does not.
 
     Hooks: ``rows_per_input()``, ``layers(model, sample)`` (layers to capture,
-    resolved once per call), ``rules()`` (``kerascope.engine.rules`` applied during the
-    pass), ``attribute(ctx, x, row_targets)`` and ``postprocess(maps, x, ctx)``.
+    resolved once per call), ``rules(model)`` (``kerascope.engine.rules`` applied
+    during the pass: a tuple of rules, or a ``RuleSet`` choosing layers of
+    ``model``), ``attribute(ctx, x, row_targets)`` and ``postprocess(maps, x, ctx)``.
     """
 
     name = None
@@ -114,8 +115,10 @@ class Method:
         validated input (batch of one), for methods that find a layer by running it."""
         return ()
 
-    def rules(self):
-        """Layer rules (``kerascope.engine.rules``) applied while this method's passes run."""
+    def rules(self, model):
+        """Layer rules (``kerascope.engine.rules``) applied while this method's passes
+        run on ``model``: a tuple of rules, or a ``RuleSet`` (layers chosen with the
+        model in hand: the first layer, layers by name or type)."""
         return ()
 
     def attribute(self, ctx, x, row_targets):

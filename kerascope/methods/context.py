@@ -11,6 +11,7 @@ import numpy as np
 from kerascope.inputs import arrays as data
 from kerascope.engine import noise, surgery
 from kerascope.engine import targets as targets_lib
+from kerascope.engine.rules.base import rules_for
 from kerascope.engine.runner import PassRunner
 from kerascope.methods import registry
 
@@ -199,7 +200,8 @@ class Context:
             child = Context(
                 self.model, self.targets, score, batch_size=self.batch_size,
                 output_index=self.output_index, use_logits=self.use_logits,
-                layers=method.layers(self.model, x[:1]), rules=method.rules(),
+                layers=method.layers(self.model, x[:1]),
+                rules=rules_for(method.rules(self.model), self.model),
                 channel_axis=self.channel_axis, distribution=self.distribution,
                 model_inputs=self.model_inputs, input_names=self.input_names,
                 integer_inputs=self.integer_inputs, method_name=method.name,
