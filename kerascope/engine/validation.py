@@ -1,7 +1,5 @@
 """Checks of user input that name the argument and what was expected."""
 
-import dataclasses
-
 import numpy as np
 
 from kerascope.inputs.arrays import Inputs

@@ -1,8 +1,10 @@
-"""Attribution methods: one module per family, each class registered by its ``name``.
-
-``kerascope.methods.get(name, **options)`` builds one, ``catalog()`` lists them; the
-driver (``driver.run``) runs any of them. The public functions are the shortcuts
-``kerascope.<name>(model, x, targets, **options) -> (outputs, maps)``.
+"""Attribution methods: the ``Method`` interface (``base``), the per-call
+``Context`` (``context``), the registry (``registry``: ``get(name, **options)``,
+``catalog()``), the one driver (``driver.run``) and one module (or sub-package:
+``cam/``) per family, each class registered by its ``name``. May import:
+``kerascope.backend``, ``kerascope.inputs``, ``kerascope.engine``; nothing above.
+Its modules import from the defining module, never from this ``__init__``, which
+re-exports the public names.
 """
 
 from kerascope.methods.base import Method, reduce_channels

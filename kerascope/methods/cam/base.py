@@ -192,8 +192,15 @@ class CAM(Method):
 
     # -- attribution ----------------------------------------------------------------
 
+    #: ``formula(activations, grads, relu) -> map`` (``maps``), for the CAMs that
+    #: are one formula of the layer's activations and gradients.
+    formula = None
+
     def combine(self, activations, grads):
-        raise NotImplementedError
+        """The map of one layer's ``(batch, *spatial, K)`` activations and gradients."""
+        if self.formula is None:
+            raise NotImplementedError
+        return type(self).formula(activations, grads, self.relu)
 
     def attribute(self, ctx, x, row_targets):
         if self.uses_gradients:

@@ -21,6 +21,11 @@ from kerascope.methods.cam.maps import (
 
 SCORE_NORMALIZATIONS = ("channels", "classes", None)
 
+__all__ = [
+    "SCORE_NORMALIZATIONS", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM",
+    "LayerCAM", "EigenCAM", "ScoreCAM",
+]
+
 
 class GradCAM(CAM):
     """Grad-CAM; ``guided_grads=True, relu=False`` is tf-explain's variant."""
@@ -48,9 +53,7 @@ class GradCAMPlusPlus(CAM):
     aliases = ("gradcam++", "gradcampp", "gradcam_plus_plus")
     summary = "Grad-CAM with higher-order pixel weights of positive gradients (Eq. 19)."
     paper = "Chattopadhay et al. 2018, arXiv:1710.11063"
-
-    def combine(self, activations, grads):
-        return grad_cam_plus_plus_map(activations, grads, self.relu)
+    formula = staticmethod(grad_cam_plus_plus_map)
 
 
 class XGradCAM(CAM):
@@ -60,9 +63,7 @@ class XGradCAM(CAM):
     aliases = ("xgradcam",)
     summary = "Channel weights from activation-weighted gradients (axiom-based)."
     paper = "Fu et al. 2020, arXiv:2008.02312"
-
-    def combine(self, activations, grads):
-        return xgrad_cam_map(activations, grads, self.relu)
+    formula = staticmethod(xgrad_cam_map)
 
 
 class HiResCAM(CAM):
@@ -72,9 +73,7 @@ class HiResCAM(CAM):
     aliases = ("hirescam",)
     summary = "Element-wise gradient times activation, summed over channels."
     paper = "Draelos & Carin 2020, arXiv:2011.08891"
-
-    def combine(self, activations, grads):
-        return hires_cam_map(activations, grads, self.relu)
+    formula = staticmethod(hires_cam_map)
 
 
 class LayerCAM(CAM):
@@ -84,9 +83,7 @@ class LayerCAM(CAM):
     aliases = ("layercam",)
     summary = "Element-wise positive gradient times activation."
     paper = "Jiang et al. 2021, IEEE TIP 30"
-
-    def combine(self, activations, grads):
-        return layer_cam_map(activations, grads, self.relu)
+    formula = staticmethod(layer_cam_map)
 
 
 class EigenCAM(CAM):
