@@ -359,3 +359,69 @@ def test_rules_reach_layers_of_a_subclassed_model_called_by_keyword():
     np.testing.assert_allclose(ruled.outputs, plain.outputs, rtol=1e-6)
     assert np.abs(plain.input_grads).max() > 1e-3
     np.testing.assert_allclose(ruled.input_grads, 2 * plain.input_grads, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------
+# Rule sets chosen with the model in hand: selectors.
+
+
+def _sequential():
+    return keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+        keras.layers.Conv2D(4, 3, activation="relu", name="c2"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Conv2D(4, 1, name="c3"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(3, name="head"),
+    ])
+
+
+def _names_of(selector, model):
+    return [layer.name for layer in selector.select(model)]
+
+
+def test_selectors_on_a_sequential_model():
+    model = _sequential()
+    assert _names_of(rules.first_layer(), model) == ["c1"]
+    assert _names_of(rules.named("c3", "head"), model) == ["c3", "head"]
+    assert _names_of(rules.of_type(keras.layers.Conv2D), model) == ["c1", "c2", "c3"]
+    assert _names_of(rules.of_type(keras.layers.Conv2D, except_last=True), model) == ["c1", "c2"]
+    assert _names_of(rules.of_type(keras.layers.Conv2D, except_first=True), model) == ["c2", "c3"]
+    assert _names_of(rules.of_type((keras.layers.Dense, keras.layers.MaxPooling2D)),
+                     model) == ["pool", "head"]
+    with pytest.raises(ValueError, match="no layer 'nope'"):
+        rules.named("nope").select(model)
+
+
+def test_selectors_on_a_functional_model_with_a_nested_block():
+    model = nested_model()
+    leaves = [layer.name for layer in rules.leaf_layers(model)]
+    assert leaves[:5] == ["block_conv", "block_bn", "block_sep", "block_add", "block_dw"]
+    assert "input_layer" not in " ".join(leaves)
+    assert _names_of(rules.first_layer(), model) == ["block_conv"]
+    convs = _names_of(rules.of_type(CONVS), model)
+    assert convs[:3] == ["block_conv", "block_sep", "block_dw"]
+    assert _names_of(rules.of_type(CONVS, except_last=True), model) == convs[:-1]
+    assert _names_of(rules.named("block_bn", "conv3d"), model) == ["block_bn", "conv3d"]
+
+
+def test_a_rule_set_rules_only_the_selected_layers():
+    model = _sequential()
+    x = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    set_numpy_weights(model, seed=4, scale=0.5)
+    ruleset = rules.RuleSet((rules.first_layer(), _scaled_backward(2.0)),
+                            (rules.named("head"), _scaled_backward(3.0)),
+                            name="scaled")
+    chosen = ruleset.for_model(model)
+    assert [layer.name for layer in chosen] == ["c1", "head"]
+    assert ruleset.rules(model) is rules.rules_for(ruleset, model)  # one tuple per model
+    score = targets.UnitScore(rank=False)
+    t = np.zeros(2, np.int32)
+    plain = PassRunner.for_model(model, score).backprop(x, t)
+    ruled = PassRunner.for_model(model, score, rules=rules.rules_for(ruleset, model))
+    ruled = ruled.backprop(x, t)
+    np.testing.assert_allclose(ruled.outputs, plain.outputs, rtol=1e-6)
+    np.testing.assert_allclose(ruled.input_grads, 6 * plain.input_grads, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="selector, replace"):
+        rules.RuleSet("relu")

@@ -26,8 +26,10 @@ import threading
 import keras
 import numpy as np
 
+from kerascope.inputs.spec import channels_first
 from kerascope.engine import keras_internals
-from kerascope.engine import rules as rules_lib
+from kerascope.engine import layers as layer_groups
+from kerascope.engine.rules import base as rules_lib
 
 _PATCH_LOCK = threading.RLock()
 _STRIPPABLE = ("softmax", "sigmoid")
@@ -132,7 +134,7 @@ def _activation_of(layer):
     fn = layer.__dict__.get("activation")
     if not callable(fn) or fn is keras.activations.linear:
         return None, None
-    if isinstance(layer, rules_lib.FUSED_ACTIVATION_LAYERS):
+    if isinstance(layer, layer_groups.FUSED_ACTIVATION):
         return "fused", fn
     return "attribute", fn
 
@@ -427,9 +429,6 @@ def last_spatial_layer(model, sample, rank=None):
 
 
 def channel_axis(model):
-    """-1 for channels_last models, 1 for channels_first (from their conv layers)."""
-    for layer in iter_layers(model):
-        data_format = getattr(layer, "data_format", None)
-        if data_format in ("channels_first", "channels_last"):
-            return 1 if data_format == "channels_first" else -1
-    return 1 if keras.config.image_data_format() == "channels_first" else -1
+    """-1 for channels_last models, 1 for channels_first (``inputs.spec.channels_first``:
+    their conv layers' ``data_format``, else Keras's ``image_data_format``)."""
+    return 1 if channels_first(model) else -1

@@ -1,32 +1,9 @@
 """Checks of user input that name the argument and what was expected."""
 
-import dataclasses
-
 import numpy as np
 
 from kerascope.inputs.arrays import Inputs
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """One declared model input: name, shape (None for the batch axis), dtype, and
-    whether it feeds an ``Embedding`` directly (token ids, whatever its dtype)."""
-
-    name: str
-    shape: tuple
-    dtype: str
-    feeds_embedding: bool = False
-
-    @property
-    def integer(self):
-        return self.feeds_embedding or _is_integer_dtype(self.dtype)
-
-
-def _is_integer_dtype(dtype):
-    try:
-        return np.issubdtype(np.dtype(dtype), np.integer)
-    except TypeError:
-        return False
+from kerascope.inputs.spec import InputSpec
 
 
 class ModelInputs:

@@ -29,6 +29,8 @@ import warnings
 
 import numpy as np
 
+from kerascope.inputs.spec import InputSpec, channels_first
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "PRESETS",
@@ -245,21 +247,6 @@ def _first_layer(model):
     return first
 
 
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """What an image model takes: ``height``/``width`` (None when any size is
-    accepted), ``channels`` and whether channels come first."""
-
-    height: int | None
-    width: int | None
-    channels: int
-    channels_first: bool = False
-
-    @property
-    def size(self):
-        return None if self.height is None or self.width is None else (self.height, self.width)
-
-
 def input_spec(model, argument="model"):
     """The :class:`InputSpec` of a single-input image model; ValueError otherwise."""
     inputs = getattr(model, "inputs", None)
@@ -276,24 +263,14 @@ def input_spec(model, argument="model"):
             f"{argument}: the model's input shape {shape} is not a batch of images; expected "
             "(None, height, width, channels)."
         )
-    channels_first = _channels_first(model, shape)
-    channels = shape[1] if channels_first else shape[3]
-    height, width = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
-    if channels is None:
+    spec = InputSpec(name=str(getattr(inputs[0], "name", "x")), shape=shape,
+                     dtype=str(getattr(inputs[0], "dtype", "float32")),
+                     channels_first=channels_first(model, shape))
+    if spec.channels is None:
         raise ValueError(
             f"{argument}: the model's input shape {shape} leaves the channel count undefined."
         )
-    return InputSpec(height, width, int(channels), channels_first)
-
-
-def _channels_first(model, shape):
-    for layer in getattr(model, "layers", []):
-        data_format = getattr(layer, "data_format", None)
-        if data_format in ("channels_first", "channels_last"):
-            return data_format == "channels_first"
-    if shape[-1] in (1, 2, 3, 4):
-        return False
-    return shape[1] in (1, 3, 4)
+    return spec
 
 
 # -- loading ------------------------------------------------------------------------

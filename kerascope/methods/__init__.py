@@ -1,13 +1,16 @@
-"""Attribution methods: one module per family, each class registered by its ``name``.
-
-``kerascope.methods.get(name, **options)`` builds one, ``catalog()`` lists them; the
-driver (``driver.run``) runs any of them. The public functions are the shortcuts
-``kerascope.<name>(model, x, targets, **options) -> (outputs, maps)``.
+"""Attribution methods: the ``Method`` interface (``base``), the per-call
+``Context`` (``context``), the registry (``registry``: ``get(name, **options)``,
+``catalog()``), the one driver (``driver.run``) and one module (or sub-package:
+``cam/``) per family, each class registered by its ``name``. May import:
+``kerascope.backend``, ``kerascope.inputs``, ``kerascope.engine``; nothing above.
+Its modules import from the defining module, never from this ``__init__``, which
+re-exports the public names.
 """
 
-from kerascope.methods.base import Context, Method, reduce_channels
-from kerascope.methods.cam import (
-    CAM,
+from kerascope.methods.base import Method, reduce_channels
+from kerascope.methods.context import Context
+from kerascope.methods.cam.base import CAM
+from kerascope.methods.cam.variants import (
     EigenCAM,
     GradCAM,
     GradCAMPlusPlus,
@@ -16,7 +19,7 @@ from kerascope.methods.cam import (
     ScoreCAM,
     XGradCAM,
 )
-from kerascope.methods.cam_classic import ClassActivationMap
+from kerascope.methods.cam.classic import ClassActivationMap
 from kerascope.methods.driver import Explanation, run
 from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import GradientsInputs, VanillaGradients

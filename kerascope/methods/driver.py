@@ -15,8 +15,9 @@ import numpy as np
 
 from kerascope.inputs import arrays as data
 from kerascope.engine import targets as targets_lib
+from kerascope.engine.rules.base import rules_for
 from kerascope.methods import registry
-from kerascope.methods.base import Context, passes_score
+from kerascope.methods.context import Context, passes_score
 from kerascope.engine.validation import (
     ModelInputs,
     check_inputs,
@@ -106,7 +107,8 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
     the method's device calls; a batch of an iterable ``x`` is never joined with the
     next): float32 outputs, float32 maps (``data.Inputs`` for several inputs) and
     the batch's extras. The one loop of :func:`run` and :func:`batches`."""
-    method = registry.get(method)
+    if not registry.is_method(method):
+        method = registry.get(method)
     model = check_model(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     if use_logits is None:
@@ -141,7 +143,8 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
     score = resolved.score() if method.evaluates_inputs else passes_score(resolved)
     ctx = Context(model, resolved, score, batch_size=batch_size, output_index=output_index,
                   use_logits=use_logits, layers=method.layers(model, first[:1]),
-                  rules=method.rules(), distribution=distribution, model_inputs=model_inputs,
+                  rules=rules_for(method.rules(model), model), distribution=distribution,
+                  model_inputs=model_inputs,
                   input_names=input_names,
                   integer_inputs=integer_inputs(first, raw_first, model_inputs),
                   method_name=method.name)

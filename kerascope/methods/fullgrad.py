@@ -32,7 +32,7 @@ than once in a forward pass is not supported (its bias-gradient would be ambiguo
 import keras
 import numpy as np
 
-from kerascope.engine import surgery
+from kerascope.engine import layers, surgery
 from kerascope.methods.base import Method
 from kerascope.engine.numeric import upsample
 from kerascope.engine.validation import check_choice
@@ -41,35 +41,16 @@ REDUCTIONS = ("sum", "mean")
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
-_AFFINE_LAYERS = tuple(
-    getattr(keras.layers, name)
-    for name in ("Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose",
-                 "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
-                 "SeparableConv1D", "SeparableConv2D")
-    if hasattr(keras.layers, name)
-)
-
-
-def _numpy(variable):
-    return keras.ops.convert_to_numpy(variable).astype(np.float64)
-
-
 def layer_bias(layer):
-    """The bias ``layer`` adds (an array) or None; batch normalization's implicit one."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        mean, variance = _numpy(layer.moving_mean), _numpy(layer.moving_variance)
-        gamma = _numpy(layer.gamma) if layer.gamma is not None else np.ones_like(mean)
-        beta = _numpy(layer.beta) if layer.beta is not None else np.zeros_like(mean)
-        return beta - gamma * mean / np.sqrt(variance + layer.epsilon)
-    if isinstance(layer, _AFFINE_LAYERS) and getattr(layer, "bias", None) is not None:
-        return _numpy(layer.bias)
-    return None
+    """The bias ``layer`` adds (an array) or None; batch normalization's implicit one
+    (``kerascope.engine.layers.bias_of``)."""
+    return layers.bias_of(layer)
 
 
 def _broadcast_bias(layer, bias, output):
     """``bias`` shaped to broadcast against ``layer``'s batched ``output``."""
     if isinstance(layer, keras.layers.BatchNormalization):
-        axes = [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+        axes = layers.normalization_axes(layer)
         shape = [1] * output.ndim
         for axis in axes:
             shape[axis % output.ndim] = output.shape[axis]

@@ -24,7 +24,7 @@ import numpy as np
 from kerascope.methods.base import Method
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.methods.smoothgrad import SmoothGrad
-from kerascope.engine.rules import (  # noqa: F401  (guided_relu, deconvnet_relu: public here)
+from kerascope.engine.rules.relu import (  # noqa: F401  (guided_relu, deconvnet_relu: public here)
     DECONVNET_RULES,
     GUIDED_BACKPROP_RULES,
     deconvnet_relu,
@@ -50,7 +50,7 @@ class GuidedBackprop(VanillaGradients):
     def __init__(self, channel_reduction="abs_sum"):
         self.channel_reduction = channel_reduction
 
-    def rules(self):
+    def rules(self, model):
         return GUIDED_BACKPROP_RULES
 
 
@@ -62,7 +62,7 @@ class Deconvnet(GuidedBackprop):
     summary = "Input gradient where every ReLU passes only positive gradients."
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
 
-    def rules(self):
+    def rules(self, model):
         return DECONVNET_RULES
 
 
@@ -74,7 +74,7 @@ class GuidedSmoothGrad(SmoothGrad):
     summary = "SmoothGrad of guided-backpropagation gradients."
     paper = "Smilkov et al. 2017, arXiv:1706.03825; Springenberg et al. 2015, arXiv:1412.6806"
 
-    def rules(self):
+    def rules(self, model):
         return GUIDED_BACKPROP_RULES
 
 
@@ -100,7 +100,7 @@ class GuidedGradCAM(Method):
     evaluates_inputs = True
 
     def __init__(self, layer_name=None, channel_reduction="abs_sum", **cam_options):
-        from kerascope.methods.cam import GradCAM  # the CAM family lives there
+        from kerascope.methods.cam.variants import GradCAM
 
         self.layer_name = layer_name
         self.channel_reduction = channel_reduction

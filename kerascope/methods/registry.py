@@ -111,18 +111,29 @@ def _construct(cls, options):
     return cls(**options)
 
 
-def get(method, /, **options):
-    """A ``Method`` instance from an instance, a class or a registered name."""
-    from kerascope.methods.base import Method
+def _has_hooks(obj):
+    """Whether ``obj`` (a class or an instance) has the ``Method`` hooks; the
+    registry sits below ``methods.base`` and so checks the interface, not the class."""
+    return all(callable(getattr(obj, hook, None))
+               for hook in ("attribute", "rows_per_input", "postprocess"))
 
-    if isinstance(method, Method):
+
+def is_method(obj):
+    """Whether ``obj`` is a method instance (not a class)."""
+    return not isinstance(obj, type) and _has_hooks(obj)
+
+
+def get(method, /, **options):
+    """A ``Method`` instance from an instance, a class or a registered name (an
+    instance comes back as it is: resolve once, then pass the instance along)."""
+    if is_method(method):
         if options:
             raise ValueError(
                 "method: options were given together with a configured method "
                 "instance; pass them to its constructor instead."
             )
         return method
-    if isinstance(method, type) and issubclass(method, Method):
+    if isinstance(method, type) and _has_hooks(method):
         return _construct(method, options)
     if isinstance(method, str):
         return _construct(lookup(method), options)

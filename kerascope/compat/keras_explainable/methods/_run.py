@@ -13,7 +13,7 @@ functions (``smooth``, ``tta``) wrap the kerascope method itself.
 import numpy as np
 
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS
-from kerascope.methods.cam_classic import gap_head, producer
+from kerascope.methods.cam.classic import gap_head, producer
 from kerascope.methods.driver import known_units
 from kerascope.compat.tf_explain.utils.image import as_numpy
 

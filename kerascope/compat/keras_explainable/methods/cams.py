@@ -20,8 +20,8 @@ at the input's.
 
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS, SPATIAL_AXIS
 from kerascope.compat.keras_explainable.methods._run import feature_layer, kerascope_method, run
-from kerascope.methods.cam import GradCAM, GradCAMPlusPlus, ScoreCAM
-from kerascope.methods.cam_classic import ClassActivationMap
+from kerascope.methods.cam.variants import GradCAM, GradCAMPlusPlus, ScoreCAM
+from kerascope.methods.cam.classic import ClassActivationMap
 
 
 def _build_cam(model, inputs, spatial_axis=SPATIAL_AXIS, logits_layer=None):

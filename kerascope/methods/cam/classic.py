@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kerascope.engine import keras_internals, surgery
-from kerascope.methods.cam import CAM
+from kerascope.methods.cam.base import CAM
 
 _POOLING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
 

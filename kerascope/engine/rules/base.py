@@ -1,4 +1,4 @@
-"""Layer rules: change what chosen layers compute, and so their backward, for one pass.
+"""Layer rules and rule sets: change what chosen layers compute, and so their backward, for one pass.
 
 Many attribution methods are "the gradient, with some layers' backward replaced":
 guided backpropagation and Deconvnet change the ReLU backward, LRP rules change
@@ -31,31 +31,23 @@ Activation layer takes precedence over activation rules. The final softmax or
 sigmoid that ``use_logits`` strips is never ruled.
 
 Rule sets are tuples; keep them as module-level objects (as the stock
-``GUIDED_BACKPROP_RULES`` and ``DECONVNET_RULES`` below) so that compiled passes,
-cached on the rules' identity, are reused across calls.
+``GUIDED_BACKPROP_RULES`` and ``DECONVNET_RULES`` of ``rules.relu``) so that
+compiled passes, cached on the rules' identity, are reused across calls.
+
+Rules chosen with the model in hand: a ``RuleSet`` pairs layer *selectors*
+(``first_layer()``, ``named(...)``, ``of_type(T, except_last=True)``) with rules;
+``RuleSet.for_model(model)`` gives ``{layer: rule}`` and ``rules_for(ruleset,
+model)`` the tuple of rules ``ModelView`` applies (the same tuple for the same
+model, so compiled passes are reused). ``Method.rules(model)`` may return either.
 """
+
+
+import weakref
 
 import keras
 
 from kerascope import backend
-
-# Layers that apply their ``activation`` as the last step of ``call``: a layer rule
-# replaces the part before it, the activation stays a step of its own.
-FUSED_ACTIVATION_LAYERS = (
-    keras.layers.Dense,
-    keras.layers.EinsumDense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.SeparableConv1D,
-    keras.layers.SeparableConv2D,
-)
-
+from kerascope.engine import keras_internals
 
 def _is_types(match):
     if isinstance(match, type):
@@ -199,30 +191,152 @@ def autodiff_backward(layer, call, inputs, output, upstream):
 same_backward = backward_rule(autodiff_backward)
 
 
-def guided_relu(x):
-    """ReLU whose gradient is ``g * [x > 0] * [g > 0]`` (guided backpropagation,
-    Springenberg et al. 2015, arXiv:1412.6806)."""
-
-    def grad(g):
-        return keras.ops.where(x > 0, keras.ops.relu(g), 0.0)  # three elementwise ops
-
-    return keras.ops.relu(x), grad
+# ---------------------------------------------------------------------------
+# Rule sets chosen with the model in hand.
 
 
-def deconvnet_relu(x):
-    """ReLU whose gradient is ``g * [g > 0]`` (Deconvnet, Zeiler & Fergus 2014,
-    arXiv:1311.2901: the ReLU is applied to the backward signal)."""
+def leaf_layers(model):
+    """The layers of ``model`` that compute (no sub-layers; nested models' layers
+    included in place, input layers left out), in the model's order (a functional
+    model's ``layers`` are in graph order)."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            found.extend(leaf_layers(layer))
+        elif keras_internals.is_leaf(layer):
+            found.append(layer)
+        else:
+            found.extend(sub for sub in keras_internals.sublayers(layer)
+                         if keras_internals.is_leaf(sub))
+    return found
 
-    def grad(g):
-        return keras.ops.relu(g)
 
-    return keras.ops.relu(x), grad
+class Selector:
+    """Picks layers of a model: ``select(model) -> [layer]`` (in the model's order).
+
+    Args:
+        pick: ``pick(layers) -> [layer]`` over ``leaf_layers(model)``.
+        label: a label for ``repr``.
+    """
+
+    def __init__(self, pick, label):
+        self.pick = pick
+        self.label = label
+
+    def select(self, model):
+        return list(self.pick(leaf_layers(model)))
+
+    def __repr__(self):
+        return self.label
 
 
-guided_relu = backend.custom_gradient(guided_relu)
-deconvnet_relu = backend.custom_gradient(deconvnet_relu)
+def first_layer():
+    """The first layer that computes (the one reading the input)."""
+    return Selector(lambda layers: layers[:1], "first_layer()")
 
-#: Guided backpropagation: every ReLU passes ``g * [x > 0] * [g > 0]`` back.
-GUIDED_BACKPROP_RULES = (ActivationRule("relu", guided_relu, name="guided_relu"),)
-#: Deconvnet: every ReLU passes ``g * [g > 0]`` back.
-DECONVNET_RULES = (ActivationRule("relu", deconvnet_relu, name="deconvnet_relu"),)
+
+def named(*names):
+    """The layers with these names; a name no layer has is a ValueError."""
+
+    def pick(layers):
+        found = [layer for layer in layers if layer.name in names]
+        missing = sorted(set(names) - {layer.name for layer in found})
+        if missing:
+            raise ValueError(
+                f"named: no layer {missing[0]!r} in the model; its layers are "
+                f"{', '.join(layer.name for layer in layers)}."
+            )
+        return found
+
+    return Selector(pick, f"named{names!r}")
+
+
+def of_type(types, except_last=False, except_first=False):
+    """The layers that are instances of ``types`` (a class or a tuple of classes),
+    leaving out the last (``except_last``) or the first (``except_first``) of them."""
+
+    def pick(layers):
+        found = [layer for layer in layers if isinstance(layer, types)]
+        if except_first:
+            found = found[1:]
+        if except_last:
+            found = found[:-1]
+        return found
+
+    label = getattr(types, "__name__", repr(types))
+    return Selector(pick, f"of_type({label}, except_last={except_last}, "
+                          f"except_first={except_first})")
+
+
+class RuleSet:
+    """Rules given with the layers they apply to, chosen once the model is known.
+
+    Args:
+        *entries: ``(selector, replace)`` pairs (``replace(layer, call) ->
+            new_call``, as ``LayerRule``'s; the earlier entry wins for a layer two
+            select) and rules applied as they match (``LayerRule``,
+            ``ActivationRule``, after the selected ones).
+        name: a label for ``repr``.
+    """
+
+    def __init__(self, *entries, name=None):
+        self.selected, self.general = [], []
+        for entry in entries:
+            if isinstance(entry, (LayerRule, ActivationRule)):
+                self.general.append(entry)
+            elif (isinstance(entry, tuple) and len(entry) == 2
+                  and isinstance(entry[0], Selector) and callable(entry[1])):
+                self.selected.append(entry)
+            else:
+                raise ValueError(
+                    f"entries: expected (selector, replace) pairs or LayerRule/"
+                    f"ActivationRule objects, got {entry!r}."
+                )
+        self.name = name or "RuleSet"
+        self._cache = weakref.WeakKeyDictionary()
+
+    def for_model(self, model):
+        """``{layer: LayerRule}`` of the selected layers of ``model``."""
+        chosen = {}
+        for selector, replace in self.selected:
+            for layer in selector.select(model):
+                if layer not in chosen:
+                    chosen[layer] = LayerRule(_LayerIs(layer), replace,
+                                              name=getattr(replace, "__name__", None))
+        return chosen
+
+    def rules(self, model):
+        """The rules ``ModelView`` applies for ``model`` (one tuple per model, kept
+        while the model lives, so that compiled passes are reused)."""
+        found = self._cache.get(model)
+        if found is None:
+            found = self._cache[model] = (
+                tuple(self.for_model(model).values()) + tuple(self.general))
+        return found
+
+    def __repr__(self):
+        return f"RuleSet({self.name})"
+
+
+class _LayerIs:
+    """Matches one layer instance."""
+
+    def __init__(self, layer):
+        self.layer = weakref.ref(layer)
+
+    def __call__(self, layer):
+        return layer is self.layer()
+
+    def __repr__(self):
+        layer = self.layer()
+        return f"<layer {getattr(layer, 'name', None)!r}>"
+
+
+def rules_for(rules, model):
+    """The rules a method gives (a ``RuleSet``, one rule or a tuple of rules) for
+    ``model``, as a tuple."""
+    if isinstance(rules, RuleSet):
+        return rules.rules(model)
+    return check_rules(rules)
