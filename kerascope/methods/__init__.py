@@ -40,6 +40,20 @@ from kerascope.methods.ablation import (  # noqa: E402
 from kerascope.methods.lime import LIME  # noqa: E402
 from kerascope.methods.shapley import KernelSHAP  # noqa: E402
 
+
+def _register_every_family():
+    """Import every module and sub-package of this package, so that a method added as
+    one new file registers itself without an edit here."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_every_family()
+
 __all__ = [
     "Method", "Context", "Explanation", "MethodInfo", "reduce_channels", "run", "get",
     "lookup", "names", "catalog", "register",
