@@ -2,7 +2,7 @@
 
 import sys
 
-from kerascope.cli import main
+from kerascope.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

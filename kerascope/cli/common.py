@@ -207,10 +207,23 @@ def jsonable(value):
     return repr(value)
 
 
+def resolve_out(out):
+    """``--out`` with a symbolic link replaced by the folder it points to (the run writes
+    into the link's target and leaves the link as it is); a dangling link is refused."""
+    out = pathlib.Path(out)
+    if out.is_symlink():
+        target = out.resolve()
+        if not target.exists():
+            raise UserError(f"--out: {str(out)!r} is a link to {str(target)!r}, which does "
+                            "not exist; create that folder or choose another --out.")
+        return target
+    return out
+
+
 def check_out(out, force, replace_previous=False, files=OUTPUT_FILES):
     """Refuse an existing non-empty ``--out`` unless ``force`` (or, for the demo, when it
     holds only a previous run's ``files`` and PNGs)."""
-    out = pathlib.Path(out)
+    out = resolve_out(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {str(out)!r} exists and is not a folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -225,11 +238,15 @@ def check_out(out, force, replace_previous=False, files=OUTPUT_FILES):
 def staged_output(out, force):
     """A temporary folder beside ``out``, moved to ``out`` when the block succeeds and
     removed when it fails: a failed run leaves nothing behind."""
-    out = pathlib.Path(out).absolute()
+    out = resolve_out(out).absolute()
     base = out.parent
     while not base.exists():
         base = base.parent
-    stage = pathlib.Path(tempfile.mkdtemp(prefix=".kerascope-", dir=base))
+    try:
+        stage = pathlib.Path(tempfile.mkdtemp(prefix=".kerascope-", dir=base))
+    except OSError as problem:
+        raise UserError(f"--out: cannot write in {str(base)!r} "
+                        f"({problem.strerror or type(problem).__name__}).") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)
@@ -238,11 +255,18 @@ def staged_output(out, force):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    out.parent.mkdir(parents=True, exist_ok=True)
     trash = None
-    if out.exists():
-        trash = out.parent / f".kerascope-old-{os.getpid()}-{time.time_ns()}"
-        out.rename(trash)
-    os.replace(stage, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            trash = out.parent / f".kerascope-old-{os.getpid()}-{time.time_ns()}"
+            out.rename(trash)
+        os.replace(stage, out)
+    except OSError as problem:
+        if trash is not None and not out.exists():
+            trash.rename(out)  # put the user's folder back
+        shutil.rmtree(stage, ignore_errors=True)
+        raise UserError(f"--out: cannot write {str(out)!r} "
+                        f"({problem.strerror or type(problem).__name__}).") from None
     if trash is not None:
         shutil.rmtree(trash, ignore_errors=True)

@@ -15,6 +15,7 @@ the end. Keras is imported only when work starts, so ``--help`` answers at once.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -95,5 +96,17 @@ def main(argv=None):
         return 1
 
 
+def run():
+    """The console entry point: :func:`main`'s exit code. After an interrupt the process
+    ends at once (exit 130), without the interpreter's teardown, where the frameworks'
+    native threads can crash."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(run())

@@ -74,11 +74,39 @@ def load_inputs(model, images, demo, preprocess, unsafe, num_images, err):
     return keras_model, inputs, None, f"{keras_model.name} ({model.name})", False
 
 
+def check_metric_keys(info, keys):
+    """Refuse ``--metric-option`` keys that the metric's function does not take."""
+    import inspect
+
+    parameters = inspect.signature(info.fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [name for name, p in parameters.items()
+                if p.kind is not p.VAR_POSITIONAL and name not in INTERNAL_METRIC_ARGUMENTS]
+    for key in keys:
+        if key not in accepted:
+            raise UserError(f"--metric-option {info.name}.{key}: {info.name} has no option "
+                            f"{key!r}; expected one of {', '.join(accepted)}.")
+
+
+#: Arguments the command passes itself, not options a user sets.
+INTERNAL_METRIC_ARGUMENTS = ("model", "x", "targets", "maps", "method", "masks", "batch_size",
+                             "method_options")
+
+
 def read_masks(path, inputs):
     """Ground-truth masks from a .npy file: bool ``(N, H, W)``, one per input."""
     import numpy as np
 
     path = pathlib.Path(path)
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except OSError as error:
+        raise UserError(f"--masks: cannot read {str(path)!r} ({error.strerror}).") from None
+    if magic != b"\x93NUMPY":
+        raise UserError(f"--masks: {str(path)!r} is not a .npy file; expected an (N, H, W) "
+                        "array of booleans saved with numpy.save.")
     try:
         masks = np.load(path, allow_pickle=False)
     except Exception as error:  # noqa: BLE001 - any reading failure is about the file
@@ -209,9 +237,10 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
             raise UserError(f"--metric: unknown metric {name!r}; expected one of "
                             f"{', '.join(sorted(km.REGISTRY))}.") from None
     metric_opts = parse_metric_options(metric_options)
-    for name in metric_opts:
+    for name, keys in metric_opts.items():
         if name not in km.REGISTRY and name not in km.ALIASES:
             raise UserError(f"--metric-option {name}: unknown metric {name!r}.")
+        check_metric_keys(km.get(name), keys)
     (console, err, keras_model, inputs, class_names, title, is_demo, planned,
      targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
                          preprocess, unsafe, out, force, quiet, EVALUATE_FILES, DEFAULT_METHODS)
@@ -292,7 +321,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
               help="Similarity measures: spearman_abs, spearman, ssim, hog (default: all).")
 @click.option("--layers", default=None, metavar="NAME,...",
               help="Layers to randomize (default: every layer with weights).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the re-initialization.")
 @with_options(COMMON_OPTIONS)
 def sanity(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
