@@ -134,3 +134,23 @@ def test_png_roundtrip(tmp_path):
     picture = rendering.overlay(_signed_map(), np.zeros((12, 12)))
     path = rendering.save_png(picture, tmp_path / "sub" / "map.png")
     np.testing.assert_array_equal(np.asarray(Image.open(path)), picture)
+
+
+def test_a_map_above_zero_is_drawn_from_its_minimum():
+    """RISE-like: a constant offset (the mean score) plus a bump. Drawn from 0, the
+    whole map is one saturated red; drawn from its minimum, the bump alone is red and
+    the rest shows white (issue 23, item 10)."""
+    bump = np.zeros((16, 16))
+    bump[4:8, 4:8] = 1.0
+    values = 5.0 + 0.2 * bump
+    assert rendering.offset(values, signed=False) == 5.0
+    assert rendering.offset(values, signed=True) == 0.0
+    assert rendering.offset(bump, signed=False) == 0.0  # a map that reaches 0: unchanged
+    normalized, scale = rendering.normalize(values, signed=False, outlier_perc=0, floor=5.0)
+    assert scale == pytest.approx(0.2)
+    np.testing.assert_allclose(normalized, bump)
+    # the offset map is drawn exactly as the bump alone: red on the bump, white elsewhere
+    picture = rendering.overlay(values, signed=False, outlier_perc=0)
+    np.testing.assert_array_equal(picture, rendering.overlay(0.2 * bump, signed=False,
+                                                              outlier_perc=0))
+    assert picture[5, 5].tolist() != picture[12, 12].tolist()

@@ -41,6 +41,7 @@ __all__ = [
     "SEQUENTIAL",
     "DEFAULT_OUTLIER_PERC",
     "is_signed",
+    "offset",
     "clip_scale",
     "normalize",
     "colorize",
@@ -132,11 +133,25 @@ def clip_scale(values, outlier_perc=DEFAULT_OUTLIER_PERC, signed=True):
     return float(ordered[min(index, len(ordered) - 1)])
 
 
-def normalize(values, signed, outlier_perc=DEFAULT_OUTLIER_PERC, scale=None):
-    """``(normalized, scale)``: the map divided by ``scale`` and clipped to [-1, 1]
-    (signed) or [0, 1] (unsigned; negative values become 0). ``scale`` defaults to
-    :func:`clip_scale`; an all-zero map stays zero with scale 0.0."""
+def offset(values, signed):
+    """Where an unsigned map's colour scale starts: its minimum when the whole map lies
+    above zero (a constant offset, such as RISE's mean score, would otherwise paint the
+    map one flat colour), else 0. Signed maps are always centred at 0."""
     arr = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if signed or arr.size == 0:
+        return 0.0
+    low = float(arr.min())
+    return low if low > 0 and float(arr.max()) > low else 0.0
+
+
+def normalize(values, signed, outlier_perc=DEFAULT_OUTLIER_PERC, scale=None, floor=0.0):
+    """``(normalized, scale)``: the map minus ``floor`` (see :func:`offset`), divided by
+    ``scale`` and clipped to [-1, 1] (signed) or [0, 1] (unsigned; negative values
+    become 0). ``scale`` defaults to :func:`clip_scale`; an all-zero map stays zero with
+    scale 0.0. The colour scale runs from ``floor`` to ``floor + scale``."""
+    arr = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if floor:
+        arr = arr - floor
     if scale is None:
         scale = clip_scale(arr, outlier_perc, signed)
     if scale <= 0:
@@ -222,7 +237,7 @@ def _gray(rgb):
 
 
 def overlay(values, image=None, *, signed=None, alpha=0.8, outlier_perc=DEFAULT_OUTLIER_PERC,
-            cmap=None, scale=None, grayscale=True):
+            cmap=None, scale=None, grayscale=True, floor=None):
     """The coloured map blended over the image; uint8 RGB ``(H, W, 3)``.
 
     ``values`` is resized (bilinear) to the image and normalized (:func:`normalize`);
@@ -230,14 +245,16 @@ def overlay(values, image=None, *, signed=None, alpha=0.8, outlier_perc=DEFAULT_
     the image: where the map is 0 the image shows as it is, where it reaches the scale
     its colour has weight ``alpha``. The image is shown in grayscale by default so that
     every colour comes from the map. Without an image the coloured map alone is
-    returned. ``signed`` defaults to "the map has a negative value".
+    returned. ``signed`` defaults to "the map has a negative value"; ``floor`` (where an
+    unsigned map's colours start) to :func:`offset`.
     """
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha: expected a value in [0, 1], got {alpha!r}.")
     arr = _as_map(values)
     if signed is None:
         signed = bool(arr.min() < 0)
-    norm, _ = normalize(arr, signed, outlier_perc, scale)
+    floor = offset(arr, signed) if floor is None else floor
+    norm, _ = normalize(arr, signed, outlier_perc, scale, floor)
     if image is None:
         return np.rint(colorize(norm, signed, cmap) * 255).astype(np.uint8)
     rgb = to_rgb(image)
@@ -296,7 +313,8 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
     from matplotlib.colors import Normalize
 
     arr = _as_map(values)
-    _, scale = normalize(arr, signed, outlier_perc)
+    floor = offset(arr, signed)
+    _, scale = normalize(arr, signed, outlier_perc, floor=floor)
     picture = overlay(arr, image, signed=signed, alpha=alpha, outlier_perc=outlier_perc,
                       cmap=cmap, scale=scale if scale > 0 else None)
     axes.imshow(picture, interpolation="nearest")
@@ -306,11 +324,11 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
         axes.set_title(heading, fontsize=fontsize)
     if colorbar:
         bound = scale if scale > 0 else 1.0
-        norm = Normalize(-bound if signed else 0.0, bound)
+        norm = Normalize(-bound if signed else floor, bound + floor)
         mappable = ScalarMappable(norm=norm, cmap=_colormap(cmap or (DIVERGING if signed
                                                                         else SEQUENTIAL)))
         bar = figure.colorbar(mappable, ax=axes, fraction=0.046, pad=0.02, shrink=0.9)
-        ticks = [-bound, 0.0, bound] if signed else [0.0, bound]
+        ticks = [-bound, 0.0, bound] if signed else [floor, floor + bound]
         bar.set_ticks(ticks)
         bar.set_ticklabels([format_value(t) for t in ticks])
         bar.ax.tick_params(labelsize=fontsize - 1)
@@ -325,7 +343,8 @@ def render(values, image=None, *, method=None, target=None, labels=None, probabi
     The title is :func:`title` of ``method``, ``target``, ``labels`` and
     ``probability`` unless ``heading`` is given. ``signed`` defaults to
     :func:`is_signed` of the method and the map. The colour bar is in the map's units,
-    from ``-s`` to ``s`` (signed) or 0 to ``s``, ``s`` the outlier-clipped scale.
+    from ``-s`` to ``s`` (signed) or ``f`` to ``f + s`` (unsigned; ``f`` is :func:`offset`,
+    0 unless the whole map lies above 0), ``s`` the outlier-clipped scale.
     """
     if signed is None:
         signed = is_signed(method, values)
