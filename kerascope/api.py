@@ -27,6 +27,7 @@ Every registered method also has a shortcut ``kerascope.<name>(model, x, targets
 """
 
 import functools
+import sys
 
 from kerascope.inputs import arrays as data
 from kerascope.methods import driver, registry
@@ -34,7 +35,7 @@ from kerascope.methods import driver, registry
 
 def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
             output_index=0, use_logits=None, distribution=None, out=None, overwrite=False,
-            **method_options):
+            verbose="auto", **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
 
     Args:
@@ -61,6 +62,9 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
             ``.zarr``: the maps are written there batch by batch (never all in
             memory) and come back opened read-only from it.
         overwrite: with ``out``, replace an existing file (default: ValueError).
+        verbose: a progress bar of the inputs explained (Keras's ``Progbar``): 1 shows
+            it, 0 hides it; ``"auto"`` (default) shows it when ``x`` is an iterable of
+            batches (a dataset, a generator) and the output is a terminal.
         **method_options: options of the method (``num_samples``, ``n_steps``...).
 
     Returns:
@@ -79,19 +83,22 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
         parts = driver.start(method, model, x, targets, batch_size=batch_size,
                              output_index=output_index, use_logits=use_logits,
                              distribution=distribution)
+        parts = with_progress(parts, x, verbose)
         if postprocessing is not None:
             parts = _postprocessed(parts, postprocessing, packed=False)
         return driver.Explanation(*store.write(out, parts, overwrite=overwrite))
-    result = driver.run(method, model, x, targets, batch_size=batch_size,
-                        output_index=output_index, use_logits=use_logits,
-                        distribution=distribution)
+    result = driver.join(with_progress(
+        driver.start(method, model, x, targets, batch_size=batch_size,
+                     output_index=output_index, use_logits=use_logits,
+                     distribution=distribution), x, verbose))
     if postprocessing is not None:
         result = _postprocess(result, postprocessing)
     return result
 
 
 def explain_batches(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
-                    output_index=0, use_logits=None, distribution=None, **method_options):
+                    output_index=0, use_logits=None, distribution=None, verbose="auto",
+                    **method_options):
     """Explain ``model`` on ``x`` batch by batch: yield one ``Explanation``
     ``(outputs, maps)`` (with ``.extras``) per batch, in input order.
 
@@ -106,12 +113,50 @@ def explain_batches(method, /, model, x, targets=None, batch_size=32, postproces
     ``postprocessing`` is applied to each batch's maps.
     """
     method = registry.get(method, **method_options)
-    parts = driver.batches(method, model, x, targets, batch_size=batch_size,
-                           output_index=output_index, use_logits=use_logits,
-                           distribution=distribution)
+    parts = with_progress(driver.batches(method, model, x, targets, batch_size=batch_size,
+                                         output_index=output_index, use_logits=use_logits,
+                                         distribution=distribution), x, verbose)
     if postprocessing is not None:
         parts = _postprocessed(parts, postprocessing, packed=True)
     return parts
+
+
+def show_progress(verbose, x):
+    """Whether ``verbose`` asks for a progress bar on input ``x``."""
+    if verbose not in ("auto", 0, 1, True, False):
+        raise ValueError(f"verbose: expected 0, 1 or 'auto', got {verbose!r}.")
+    if verbose == "auto":
+        return _count(x) is None and sys.stdout.isatty()
+    return bool(verbose)
+
+
+def _count(x):
+    try:
+        return data.num_samples(x)
+    except Exception:  # noqa: BLE001 - an odd structure: counted as it comes
+        return None
+
+
+def with_progress(parts, x, verbose):
+    """``parts`` (batches of explanations), counted on a Keras ``Progbar`` of inputs
+    when :func:`show_progress`; the total is known for arrays, open for iterables."""
+    if not show_progress(verbose, x):
+        return parts
+    import keras
+
+    total = _count(x)
+
+    def counted():
+        bar = keras.utils.Progbar(total, unit_name="input")
+        done = 0
+        for part in parts:
+            done += len(part.outputs)
+            bar.update(done, finalize=total is not None and done >= total)
+            yield part
+        if total is None:
+            bar.update(done, finalize=True)
+
+    return counted()
 
 
 def _postprocessed(parts, postprocessing, packed):

@@ -151,3 +151,25 @@ def test_postprocessing_filters(rng):
     _, positive = kerascope.integrated_gradients(model, x, 1, n_steps=4,
                                                  postprocessing=kerascope.filters.positive_normalize)
     assert positive.min() >= 0 and positive.max() <= 1
+
+
+def test_verbose_shows_a_progress_bar_of_inputs(capsys):
+    """``verbose=1`` counts the inputs on a Keras progress bar, for arrays and for a
+    generator of batches; ``verbose=0`` and the default in a test (not a terminal) print
+    nothing, and the maps are the same (issue 23, item 15)."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype("float32")
+    _, quiet = kerascope.explain("vanilla_gradients", model, x, batch_size=4, verbose=0)
+    assert capsys.readouterr().out == ""
+    _, default = kerascope.explain("vanilla_gradients", model, (b for b in (x[:6], x[6:])))
+    assert capsys.readouterr().out == ""
+    _, shown = kerascope.explain("vanilla_gradients", model, x, batch_size=4, verbose=1)
+    printed = capsys.readouterr().out
+    assert "10/10" in printed
+    _, streamed = kerascope.explain("vanilla_gradients", model, (b for b in (x[:6], x[6:])),
+                                    verbose=1)
+    assert "10" in capsys.readouterr().out
+    for maps in (default, shown, streamed):
+        np.testing.assert_array_equal(maps, quiet)
+    with pytest.raises(ValueError, match="verbose"):
+        kerascope.explain("vanilla_gradients", model, x, verbose="loud")

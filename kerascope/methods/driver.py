@@ -71,10 +71,15 @@ def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logit
     maps come back in that structure, one per input (None for an input the method
     was told to leave alone). The batches of :func:`start`, joined.
     """
-    outputs, maps, extras = [], [], {}
-    for part in start(method, model, x, targets, batch_size=batch_size,
+    return join(start(method, model, x, targets, batch_size=batch_size,
                       output_index=output_index, use_logits=use_logits,
-                      distribution=distribution):
+                      distribution=distribution))
+
+
+def join(parts):
+    """One ``Explanation`` of the batches ``parts`` (from :func:`start`), joined in order."""
+    outputs, maps, extras = [], [], {}
+    for part in parts:
         outputs.append(part.outputs)
         maps.append(part.maps)
         for key, value in part.extras.items():
