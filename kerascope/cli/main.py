@@ -68,7 +68,7 @@ def static_catalog():
     classes = {}
     order = []
     try:
-        for path in sorted(folder.glob("*.py")):
+        for path in sorted(folder.glob("*.py")) + sorted(folder.glob("*/*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
             for node in tree.body:
                 if not isinstance(node, ast.ClassDef):
