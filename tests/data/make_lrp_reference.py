@@ -158,7 +158,7 @@ def _composite(name, canonizers):
     import torch
 
     if name == "epsilon":
-        layer_map = composites.LAYER_MAP_BASE + [(types.Linear, rules.Epsilon(1e-6))]
+        layer_map = composites.layer_map_base() + [(types.Linear, rules.Epsilon(1e-6))]
         return composites.LayerMapComposite(layer_map, canonizers=canonizers)
     classes = {
         "epsilon_plus": composites.EpsilonPlus,
@@ -175,14 +175,15 @@ def _composite(name, canonizers):
 
 def make_reference():
     import torch
-    import zennit
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
 
     stored = np.load(MODELS)
     x = torch.tensor(stored["x"]).permute(0, 3, 1, 2).contiguous()
     targets = torch.tensor(stored["targets"]).long()
-    out = {"zennit_version": np.array(zennit.__version__)}
+    from importlib.metadata import version
+
+    out = {"zennit_version": np.array(version("zennit"))}
     for kind in ("cnn", "bn"):
         twin = _twin(kind, stored)
         with torch.no_grad():
