@@ -62,6 +62,9 @@ EXTRA = {
     "guided_grad_cam": (CAM_LAYER, [("input", 1), ("layer", 1)]),
     "occlusion": ({"patch_size": 8}, [("forward", (64 // 8) ** 2)]),
     "rise": ({"num_masks": 128, "seed": 0}, [("forward", 128)]),
+    # LRP (issue 20; target <= 1.3): one forward and one modified backward, against the
+    # plain input gradient (default composite epsilon_plus_flat: z+ runs two terms)
+    "lrp": ({}, [("input", 1)]),
 }
 
 

@@ -39,6 +39,7 @@ from kerascope.methods.ablation import (  # noqa: E402
 )
 from kerascope.methods.lime import LIME  # noqa: E402
 from kerascope.methods.shapley import KernelSHAP  # noqa: E402
+from kerascope.methods.lrp import LRP  # noqa: E402
 
 
 def _register_every_family():
@@ -63,5 +64,5 @@ __all__ = [
     "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM",
     "ClassActivationMap", "FullGrad", "Smooth", "TestTimeAugmentation",
     "ExpectedGradients", "FeatureAblation", "KernelSHAP", "LIME", "superpixels",
-    "time_windows", "feature_groups",
+    "time_windows", "feature_groups", "LRP",
 ]

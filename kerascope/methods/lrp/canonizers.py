@@ -1,0 +1,82 @@
+"""Canonizers: rewrite parts of a model into forms LRP rules apply to, for one pass.
+
+``merge_batch_norm``: a BatchNormalization right after a Dense/Conv (no activation
+between) is merged into it for the pass, ``W' = W * s``, ``b' = (b - mean) * s +
+beta`` with ``s = gamma / sqrt(var + eps)``; the linear layer's rule uses the merged
+weights and the BatchNormalization passes relevance through (zennit's
+``SequentialMergeBatchNorm``, Anders et al. 2021, arXiv:2106.13200). Nothing is
+assigned: the merged values exist only inside the pass. The residual ``Add`` needs
+no canonizer here: it is a layer, ruled by the norm rule.
+"""
+
+import keras
+from keras import ops
+
+from kerascope.engine import keras_internals
+from kerascope.methods.lrp import layers as layers_lib
+
+MERGEABLE = tuple(
+    cls for cls in layers_lib.LINEAR
+    if cls not in (keras.layers.EinsumDense,)
+)
+
+
+def _single_input_producer(layer):
+    nodes = keras_internals.inbound_nodes(layer)
+    if len(nodes) != 1:
+        return None
+    tensors = keras.tree.flatten(nodes[0].input_tensors)
+    if len(tensors) != 1:
+        return None
+    found = keras_internals.producer(tensors[0])
+    return None if found is None else found[0]
+
+
+def _activation_is_linear(layer):
+    fn = layer.__dict__.get("activation")
+    return fn is None or fn is keras.activations.linear
+
+
+def batch_norm_pairs(layers):
+    """``{linear layer: BatchNormalization}`` for each BatchNormalization whose
+    only input is the output of a Dense/Conv without activation, called once."""
+    pairs = {}
+    for bn in layers:
+        if not isinstance(bn, keras.layers.BatchNormalization):
+            continue
+        linear = _single_input_producer(bn)
+        if not isinstance(linear, MERGEABLE) or not _activation_is_linear(linear):
+            continue
+        if len(keras_internals.inbound_nodes(linear)) != 1 or linear in pairs:
+            continue
+        rank = len(bn.input.shape) if hasattr(bn, "input") else None
+        axis = bn.axis if not isinstance(bn.axis, (list, tuple)) else bn.axis[0]
+        if rank is not None and axis % rank != layers_lib.channel_axis(linear) % rank:
+            continue
+        pairs[linear] = bn
+    return pairs
+
+
+def batch_norm_variables(bn):
+    """The variables a merge reads: gamma, beta (or None), mean, variance."""
+    return [bn.gamma if bn.scale else None, bn.beta if bn.center else None,
+            bn.moving_mean, bn.moving_variance]
+
+
+def merge(layer, values, bn, bn_values):
+    """``(kernel, bias)`` of ``layer`` with ``bn`` merged (values read in the forward)."""
+    gamma, beta, mean, variance = bn_values
+    scale = ops.rsqrt(variance + bn.epsilon)
+    if gamma is not None:
+        scale = scale * gamma
+    weights = {id(v): value for v, value in zip(layer.weights, values)}
+    if isinstance(layer, layers_lib.SEPARABLE):
+        kernel = weights[id(layer.pointwise_kernel)]
+    else:
+        kernel = weights[id(layers_lib.kernel_variable(layer))]
+    bias_var = layers_lib.bias_variable(layer)
+    bias = weights[id(bias_var)] if bias_var is not None else ops.zeros_like(mean)
+    bias = (bias - mean) * scale
+    if beta is not None:
+        bias = bias + beta
+    return layers_lib.pointwise_kernel_scale(layer, kernel, scale), bias

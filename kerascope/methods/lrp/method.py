@@ -1,0 +1,209 @@
+"""Layer-wise Relevance Propagation (Bach et al. 2015, PLOS ONE; Montavon et al.
+2019, "Layer-wise relevance propagation: an overview"; zennit, Anders et al. 2021,
+arXiv:2106.13200).
+
+The relevance ``R`` flows backward as the gradient of a pass whose layers' backwards
+are replaced by the composite's rules (``kerascope.engine.rules.LayerRule``), applied
+during the pass only. The output relevance is the target's score before softmax:
+the pass starts at 1 on the target and, every rule being linear in the relevance,
+the map is multiplied by the score. ``extras["conservation"]``: per sample,
+``sum(R_input) - score`` (0 for LRP-epsilon on bias-free networks, epsilon -> 0).
+"""
+
+import weakref
+
+import keras
+import numpy as np
+
+from kerascope import backend
+from kerascope.engine.rules import ActivationRule, LayerRule
+from kerascope.inputs import arrays as data
+from kerascope.methods.base import Method
+from kerascope.methods.lrp import canonizers
+from kerascope.methods.lrp import composites as composites_lib
+from kerascope.methods.lrp import layers as layers_lib
+from kerascope.methods.lrp import rules as rules_lib
+
+_ACTIVATION_NAMES = (
+    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "tanh",
+    "sigmoid", "softplus", "softsign", "hard_sigmoid", "hard_silu", "mish", "celu",
+    "exponential", "softmax", "log_softmax", "sparse_plus", "squareplus", "tanh_shrink",
+)
+
+
+def _activation_rules():
+    """One pass rule per Keras activation: fused activations pass relevance through."""
+    found = {}
+    for name in _ACTIVATION_NAMES:
+        fn = getattr(keras.activations, name, None)
+        if callable(fn) and fn.__name__ not in found:
+            found[fn.__name__] = ActivationRule(fn.__name__, rules_lib.pass_backward(fn),
+                                                name=f"lrp_pass_{fn.__name__}")
+    return tuple(found.values())
+
+
+_ACTIVATION_RULES = []
+
+
+class Binding:
+    """The engine rules of one composite: one ``LayerRule`` dispatching on the layers
+    planned by ``bind(model)`` (kept weakly, by layer), plus activation pass rules."""
+
+    def __init__(self, composite):
+        if not _ACTIVATION_RULES:
+            _ACTIVATION_RULES.extend(_activation_rules())
+        self.composite = composite
+        self.table = weakref.WeakKeyDictionary()
+        self.rules = (LayerRule(self._match, self._replace, name=f"lrp_{composite.name}"),
+                      *_ACTIVATION_RULES)
+
+    def bind(self, model):
+        """Plan the rules of ``model``'s layers (errors for uncovered layers)."""
+        for layer, entry in self.composite.plan(model).items():
+            self.table[layer] = entry
+
+    def _match(self, layer):
+        entry = self.table.get(layer)
+        return entry is not None and not isinstance(entry[0], rules_lib.Gradient)
+
+    def _replace(self, layer, call):
+        rule, bn = self.table[layer]
+        if isinstance(rule, rules_lib.Pass):
+            return rules_lib.pass_backward(call)
+        if isinstance(rule, rules_lib.Norm):
+            return _norm_call(call)
+        return _linear_call(layer, call, rule, bn)
+
+
+def _norm_call(call):
+    def forward(*inputs):
+        return call(*inputs), lambda upstream: rules_lib.norm_backward(call, inputs, upstream)
+
+    return backend.custom_gradient(forward)
+
+
+def _linear_call(layer, call, rule, bn):
+    bn_vars = canonizers.batch_norm_variables(bn) if bn is not None else ()
+
+    def forward(*inputs):
+        output = call(*inputs)
+        values = layers_lib.read(layer.weights)
+        bn_values = [None if v is None else layers_lib.read([v])[0] for v in bn_vars]
+
+        def grad(relevance):
+            merged = canonizers.merge(layer, values, bn, bn_values) if bn is not None else None
+            parts = layers_lib.linear_parts(layer, call, inputs, values, merged)
+            if merged is None and len(parts) == 1:
+                parts[0][0].output = output
+            for part, x in parts:
+                relevance = rule.relevance(part, x, relevance)
+            return relevance
+
+        return output, grad
+
+    return backend.custom_gradient(forward)
+
+
+_BINDINGS = {}
+
+
+def binding(composite):
+    """The (cached) ``Binding`` of a composite, so compiled passes are reused."""
+    key = id(composite)
+    found = _BINDINGS.get(key)
+    if found is None or found.composite is not composite:
+        found = _BINDINGS[key] = Binding(composite)
+    return found
+
+
+def _hashable(value):
+    if value is None or isinstance(value, (int, float)):
+        return value
+    array = np.asarray(value, dtype="float32")
+    return (array.shape, tuple(array.ravel().tolist()))
+
+
+_NAMED = {}
+
+
+def named_composite(name, **options):
+    """``composites.named(name, **options)``, one object per distinct options."""
+    key = (name,) + tuple((k, _hashable(v)) for k, v in sorted(options.items()))
+    if key not in _NAMED:
+        _NAMED[key] = composites_lib.named(name, **options)
+    return _NAMED[key]
+
+
+class LRP(Method):
+    """Layer-wise Relevance Propagation with a composite of rules.
+
+    Args:
+        composite: a composite name (``composites.NAMES``; default
+            ``"epsilon_plus_flat"``) or a ``Composite``.
+        epsilon, gamma: options of the epsilon and gamma rules.
+        low, high: the input box of the z^B rule (``epsilon_gamma_box``): scalars,
+            per-channel values or arrays; None: each sample's own min and max.
+        layer_rules: ``[(match, rule)]`` tried before the composite's (a layer
+            class, group, name or predicate -> a rule or rule name).
+        channel_reduction: how input channels are reduced (default ``"sum"``; None
+            keeps the relevance per channel).
+    """
+
+    name = "lrp"
+    aliases = ("layerwise_relevance_propagation", "layer_wise_relevance_propagation")
+    family = "lrp"
+    summary = "Layer-wise relevance propagation of the target score with a composite of rules."
+    paper = ("Bach et al. 2015, PLOS ONE; Montavon et al. 2019, \"Layer-wise relevance "
+             "propagation: an overview\"; zennit: Anders et al. 2021, arXiv:2106.13200")
+    signed = True
+    evaluates_inputs = True
+    multi_input = True
+
+    def __init__(self, composite="epsilon_plus_flat", epsilon=1e-6, gamma=0.25, low=None,
+                 high=None, layer_rules=None, channel_reduction="sum"):
+        self.composite = composite
+        self.epsilon = epsilon
+        self.gamma = gamma
+        self.low = low
+        self.high = high
+        self.layer_rules = layer_rules
+        self.channel_reduction = channel_reduction
+        self._composite = self._build()
+        self._binding = binding(self._composite)
+
+    def _build(self):
+        if isinstance(self.composite, composites_lib.Composite):
+            composite = self.composite
+        elif isinstance(self.composite, str):
+            composite = named_composite(self.composite, epsilon=self.epsilon, gamma=self.gamma,
+                                        low=self.low, high=self.high)
+        else:
+            raise ValueError(
+                f"composite: expected a composite name ({', '.join(composites_lib.NAMES)}) "
+                f"or a kerascope.methods.lrp.Composite, got {self.composite!r}."
+            )
+        if self.layer_rules:
+            composite = composite.with_rules(self.layer_rules)
+        return composite
+
+    def layers(self, model, sample):
+        self._binding.bind(model)
+        return ()
+
+    def rules(self):
+        return self._binding.rules
+
+    def attribute(self, ctx, x, row_targets):
+        passes = ctx.backprop(x, row_targets)
+        scores = np.asarray(passes.scores, dtype=np.float64)
+
+        def scale(relevance, xi):
+            shape = (-1,) + (1,) * (np.ndim(relevance) - 1)
+            return (relevance * scores.reshape(shape)).astype(relevance.dtype)
+
+        maps = data.per_input(scale, passes.input_grads, x)
+        parts = maps.arrays if isinstance(maps, data.Inputs) else [maps]
+        total = sum(np.sum(np.asarray(m, np.float64).reshape(len(scores), -1), axis=1)
+                    for m in parts if m is not None)
+        ctx.record("conservation", total - scores)
+        return maps, passes
