@@ -239,7 +239,7 @@ def render_report(data: Explained) -> str:
                 bottom = f"-{top}" if run.signed and scale > 0 else "0"
                 ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
                          else f"<span>{top}</span><span>{bottom}</span>")
-                caption = f"target {_class_text(data.labels, target)}"
+                caption = f"target {escape(_class_text(data.labels, target))}"
                 if probability is not None:
                     caption += f", p={_probability(probability)}"
                 if shares:

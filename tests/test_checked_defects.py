@@ -1,0 +1,89 @@
+"""Defects found by checking (issue 23): one test per item, failing before its fix."""
+
+import html.parser
+import logging
+import types
+
+import numpy as np
+import pytest
+
+EVIL = ["<script>alert(1)</script>", '"><img src=x onerror=alert(2)>']
+
+
+class _Page(html.parser.HTMLParser):
+    """Collects elements that would run script and the page's text."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.bad = []
+        self.text = []
+        self.attrs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script" or any(name.startswith("on") for name, _ in attrs):
+            self.bad.append((tag, attrs))
+        self.attrs.extend(value or "" for _, value in attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _check_page(page, planted):
+    parser = _Page()
+    parser.feed(page)
+    parser.close()
+    assert parser.bad == []
+    text = "".join(parser.text)
+    for string in planted:
+        assert string in text
+
+
+def test_item1_explanation_report_escapes_user_text():
+    from kerascope.report.explanation import Explained, MethodRun, render_report
+
+    a, b = EVIL
+    maps = [np.random.default_rng(0).random((1, 8, 8))]
+    run = MethodRun(name=a, maps=maps, parameters={b: a}, family=b, summary=a, paper=b)
+    data = Explained(
+        names=[a], pixels=[np.zeros((8, 8, 3), np.uint8)], inputs=[np.zeros((1, 8, 8, 3))],
+        probabilities=np.array([[0.7, 0.3]]), targets=np.array([[0]]), runs=[run],
+        labels=[a, b], masks=[np.ones((8, 8), bool)], model_name=b, backend=a,
+        input_shape=b, preprocess=a, version=b, keras_version=a, date=b,
+        probability_note=a, notes=[b])
+    _check_page(render_report(data), EVIL)
+    data.targets = np.array([[1]])
+    _check_page(render_report(data), EVIL)
+
+
+def test_item1_trust_report_escapes_user_text():
+    from kerascope.report.trust import metrics_section, render_trust_report, sanity_section
+
+    a, b = EVIL
+    info = types.SimpleNamespace(higher_is_better=True, summary=a, paper=b)
+    rows = [{"method": a, "metric": b, "value": 0.5, "std": 0.1, "n": 1,
+             "higher_is_better": True}]
+    result = types.SimpleNamespace(
+        measures=[a], rows=lambda: [{"step": 0, "label": b, a: 0.5, a + "_std": 0.0}])
+    sections = [metrics_section(rows, {b: info}, {b: b"png"}),
+                sanity_section([(a, b, result, b"png", b"png")])]
+    _check_page(render_trust_report(a, {a: b, b: a}, sections), EVIL)
+
+
+def test_item1_visual_log_escapes_user_text(tmp_path):
+    from kerascope.report import VisualHandler, VisualRecord
+
+    a, b = EVIL
+    path = tmp_path / "log.html"
+    handler = VisualHandler(path, title=a)
+    logger = logging.getLogger(b)
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        logger.debug(VisualRecord(a, np.zeros((4, 4, 3), np.uint8), footnote=b))
+        logger.debug(VisualRecord(b, None, footnote={a: a}))
+        logger.info(a + b)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    _check_page(path.read_text(encoding="utf-8"), EVIL)
