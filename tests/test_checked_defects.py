@@ -87,3 +87,35 @@ def test_item1_visual_log_escapes_user_text(tmp_path):
         logger.removeHandler(handler)
         handler.close()
     _check_page(path.read_text(encoding="utf-8"), EVIL)
+
+
+def _dense_model(outputs=1):
+    import keras
+
+    inp = keras.Input((4,))
+    heads = [keras.layers.Dense(3, activation="softmax")(inp) for _ in range(outputs)]
+    return keras.Model(inp, heads if outputs > 1 else heads[0])
+
+
+@pytest.mark.parametrize("outputs, index", [(1, 1), (2, 2), (2, -1)])
+def test_item2_output_index_out_of_range_is_a_value_error(outputs, index):
+    import kerascope
+
+    model = _dense_model(outputs)
+    x = np.ones((2, 4), "float32")
+    with pytest.raises(ValueError, match=rf"output_index.*{outputs} output"):
+        kerascope.explain("saliency", model, x, output_index=index)
+    _, maps = kerascope.explain("saliency", model, x, output_index=outputs - 1)
+    assert np.shape(maps) == (2, 4) and np.all(np.isfinite(maps))
+
+
+@pytest.mark.parametrize("path", ["cat.png", b"cat.png", "pathlib"])
+def test_item3_a_path_is_not_an_input_array(path):
+    import pathlib
+
+    import kerascope
+
+    path = pathlib.Path("cat.png") if path == "pathlib" else path
+    with pytest.raises(ValueError, match=r"x: .*not an input array.*kerascope\.io\.load_images"):
+        kerascope.explain("saliency", _dense_model(), path)
+    assert kerascope.load_images is kerascope.io.load_images

@@ -73,6 +73,22 @@ def _activation_name(fn):
     return getattr(fn, "__name__", "") if fn is not None else ""
 
 
+def check_output_index(model, output_index):
+    """A ValueError naming ``output_index`` when ``model`` has no such output position."""
+    integer = isinstance(output_index, (int, np.integer))
+    if isinstance(output_index, (bool, np.bool_)) or not integer:
+        return  # keys and None: checked by select_output at call time
+    try:
+        count = len(keras.tree.flatten(model.outputs))
+    except (AttributeError, ValueError, TypeError):
+        return  # a subclassed model without known outputs
+    if count and not 0 <= int(output_index) < count:
+        raise ValueError(
+            f"output_index: expected an int in [0, {count}) for a model with {count} "
+            f"output{'s' if count > 1 else ''}, got {int(output_index)}."
+        )
+
+
 def _final_operation(model, output_index):
     """The leaf layer that produces output ``output_index`` of ``model`` (or None)."""
     layer = model
@@ -243,6 +259,7 @@ class ModelView:
             raise ValueError(
                 f"model: expected a keras.Model, got {type(model).__name__}."
             )
+        check_output_index(model, output_index)
         self.model = model
         self.output_index = output_index
         self.layers = tuple(find_layer(model, layer) for layer in layers)
