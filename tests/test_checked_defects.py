@@ -119,3 +119,42 @@ def test_item3_a_path_is_not_an_input_array(path):
     with pytest.raises(ValueError, match=r"x: .*not an input array.*kerascope\.io\.load_images"):
         kerascope.explain("saliency", _dense_model(), path)
     assert kerascope.load_images is kerascope.io.load_images
+
+
+def test_item4_fixed_seed_smoothgrad_is_bit_identical_under_threads():
+    import threading
+
+    import keras
+
+    import kerascope
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12, 12, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(h))
+    x = np.random.default_rng(0).random((4, 12, 12, 3)).astype("float32")
+    reference = kerascope.smoothgrad(model, x, seed=3, num_samples=8)[1]
+    ig_reference = kerascope.integrated_gradients(model, x, n_steps=8)[1]
+    for _ in range(6):
+        start = threading.Barrier(3)
+        results = {}
+
+        def smoothgrad(i):
+            start.wait()
+            results[i] = kerascope.smoothgrad(model, x, seed=3, num_samples=8)[1]
+
+        def integrated():
+            start.wait()
+            results["ig"] = kerascope.integrated_gradients(model, x, n_steps=8)[1]
+
+        threads = [threading.Thread(target=smoothgrad, args=(0,)),
+                   threading.Thread(target=smoothgrad, args=(1,)),
+                   threading.Thread(target=integrated)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert np.array_equal(results[0], reference)
+        assert np.array_equal(results[1], reference)
+        np.testing.assert_allclose(results["ig"], ig_reference, rtol=1e-5, atol=1e-7)

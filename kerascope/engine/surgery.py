@@ -120,14 +120,15 @@ def final_activation(model, output_index=0):
     ``kind`` is ``"attribute"`` for a layer with an ``activation`` attribute (Dense,
     Conv, Activation) and ``"softmax_layer"`` for ``keras.layers.Softmax``.
     """
-    layer = _final_operation(model, output_index)
-    if layer is None:
+    with _PATCH_LOCK:  # not while another thread's pass has the activation stripped
+        layer = _final_operation(model, output_index)
+        if layer is None:
+            return None
+        if isinstance(layer, keras.layers.Softmax):
+            return layer, "softmax_layer"
+        if _activation_name(getattr(layer, "activation", None)) in _STRIPPABLE:
+            return layer, "attribute"
         return None
-    if isinstance(layer, keras.layers.Softmax):
-        return layer, "softmax_layer"
-    if _activation_name(getattr(layer, "activation", None)) in _STRIPPABLE:
-        return layer, "attribute"
-    return None
 
 
 def _activation_of(layer):
@@ -264,17 +265,19 @@ class ModelView:
         self.output_index = output_index
         self.layers = tuple(find_layer(model, layer) for layer in layers)
         self.rules = rules_lib.check_rules(rules)
-        found = final_activation(model, output_index) if use_logits else None
-        self.stripped_layer, self.stripped_kind = found if found else (None, None)
-        if self.stripped_kind == "softmax_layer":
-            axis = self.stripped_layer.axis
-            self._final_activation = lambda logits: keras.ops.softmax(logits, axis=axis)
-        elif self.stripped_kind == "attribute":
-            self._final_activation = self.stripped_layer.activation
-        else:
-            self._final_activation = None
-        # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
-        self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
+        # the layers are read while no other thread's pass has them patched
+        with _PATCH_LOCK:
+            found = final_activation(model, output_index) if use_logits else None
+            self.stripped_layer, self.stripped_kind = found if found else (None, None)
+            if self.stripped_kind == "softmax_layer":
+                axis = self.stripped_layer.axis
+                self._final_activation = lambda logits: keras.ops.softmax(logits, axis=axis)
+            elif self.stripped_kind == "attribute":
+                self._final_activation = self.stripped_layer.activation
+            else:
+                self._final_activation = None
+            # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
+            self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
 
     @property
     def key(self):
