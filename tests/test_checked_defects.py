@@ -158,3 +158,21 @@ def test_item4_fixed_seed_smoothgrad_is_bit_identical_under_threads():
         assert np.array_equal(results[0], reference)
         assert np.array_equal(results[1], reference)
         np.testing.assert_allclose(results["ig"], ig_reference, rtol=1e-5, atol=1e-7)
+
+
+def test_item14_seed_post_recipe_takes_its_sizes_from_the_model_input():
+    import keras
+
+    import kerascope.feature_visualization as fv
+    from kerascope import demo
+
+    model = demo.load_model()  # the bundled 28x28 digits model
+    recipe = fv.seed_post_recipe()
+    recipe["steps"] = 60  # fewer steps than the post's 200, still on target
+    images = fv.visualize(model, [fv.class_logit(c) for c in range(10)], seed=0, **recipe)
+    assert images.shape == (10, 28, 28, 1)
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(images)), axis=-1)
+    assert (predicted == np.arange(10)).sum() >= 9
+    told = fv.seed_post_recipe(image_shape=(28, 28, 1))
+    assert told["learning_rate"] == pytest.approx(
+        recipe["learning_rate"].resolve((28, 28, 1)))
