@@ -176,3 +176,22 @@ def test_item14_seed_post_recipe_takes_its_sizes_from_the_model_input():
     told = fv.seed_post_recipe(image_shape=(28, 28, 1))
     assert told["learning_rate"] == pytest.approx(
         recipe["learning_rate"].resolve((28, 28, 1)))
+
+
+@pytest.mark.parametrize("method", ["feature_ablation", "lime", "kernel_shap"])
+def test_item11_image_methods_default_to_superpixels_and_find_the_object(method):
+    import kerascope
+    from kerascope import demo
+    from kerascope.report.explanation import mask_share
+
+    model = demo.load_colour_model()
+    images, labels, masks = demo.load_colour_samples()
+    x, y, masks = images[:4], labels[:4], masks[:4]
+    options = {} if method == "feature_ablation" else {"num_samples": 400, "seed": 0}
+    result = kerascope.explain(method, model, x, y, **options)  # no feature_mask
+    maps = np.asarray(result[1])
+    used = result.extras["feature_mask"]
+    assert used.shape == (4, 64, 64, 1) and 10 < len(np.unique(used[0])) < 200
+    shares = [mask_share(maps[i], masks[i]) for i in range(4)]
+    uniform = float(masks.mean())
+    assert np.mean(shares) > 2 * uniform, (shares, uniform)
