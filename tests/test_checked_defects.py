@@ -195,3 +195,27 @@ def test_item11_image_methods_default_to_superpixels_and_find_the_object(method)
     shares = [mask_share(maps[i], masks[i]) for i in range(4)]
     uniform = float(masks.mean())
     assert np.mean(shares) > 2 * uniform, (shares, uniform)
+
+
+def test_item12_report_has_a_compact_view_per_input_grouped_by_family():
+    import re
+
+    from kerascope.report.explanation import Explained, MethodRun, render_report
+
+    rng = np.random.default_rng(0)
+    runs = [MethodRun(name=f"m{r}", maps=[rng.random((1, 8, 8)) for _ in range(3)],
+                      family=("gradients", "cam", "perturbation")[r % 3]) for r in range(7)]
+    data = Explained(
+        names=["a.png", "b.png", "c.png"], pixels=[np.zeros((8, 8, 3), np.uint8)] * 3,
+        inputs=[np.zeros((1, 8, 8, 3))] * 3, probabilities=np.full((3, 2), 0.5),
+        targets=np.zeros((3, 1), int), runs=runs, labels=["x", "y"])
+    page = render_report(data)
+    sections = re.findall(r"<section class='by-input' id='input-(\d)'>(.*?)</section>", page, re.S)
+    assert [s[0] for s in sections] == ["0", "1", "2"]
+    for _, body in sections:
+        assert sorted(re.findall(r'<img class="map" alt="(m\d)"', body)) == [r.name for r in runs]
+        assert re.findall(r"class='family-name'>(\w+)<", body) == ["gradients", "cam",
+                                                                   "perturbation"]
+        assert body.count('alt="colour bar"') == len(runs) and body.count("target 0 (x)") == 7
+    assert '<table class="explanations">' in page  # the wide table stays as a second view
+    _check_page(page, ["a.png", "b.png"])
