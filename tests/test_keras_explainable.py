@@ -248,6 +248,27 @@ def test_traced_inputs_are_refused_clearly():
     import tensorflow as tf
 
     model = xception_stand_in()
-    traced = tf.function(ke.methods.gradient.gradients)
+    traced = tf.function(ke.methods.gradient.full_gradients)  # gradients: traceable
     with pytest.raises(ValueError, match="tf.function"):
         traced(model, tf.zeros((1, 32, 32, 3)), tf.zeros((1, 1), tf.int32))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.function: TensorFlow")
+@pytest.mark.parametrize("head", ["logits", "softmax"])
+def test_gradients_traced_by_tf_function_match_the_direct_call(head):
+    # issue 23 item 13: the docs page's tf.function(gradients, jit_compile=True, ...)
+    import tensorflow as tf
+
+    model = xception_stand_in(classes=5)
+    if head == "softmax":
+        model = keras.Model(model.inputs, keras.layers.Softmax()(model.outputs[0]))
+    x = sample_images(3).astype("float32") / 255.0
+    units = np.array([[0, 3], [1, 2], [4, 4]])
+    traced = tf.function(ke.methods.gradient.gradients, jit_compile=True,
+                         reduce_retracing=True)
+    for indices in (units, None):
+        logits, maps = ke.methods.gradient.gradients(model, x, indices)
+        traced_logits, traced_maps = traced(model, tf.constant(x), indices)
+        assert traced_maps.shape == maps.shape
+        np.testing.assert_allclose(traced_maps.numpy(), maps, atol=1e-5)
+        np.testing.assert_allclose(traced_logits.numpy(), logits, atol=1e-5)

@@ -20,6 +20,7 @@ tested against, and the "before" of the benchmarks.
 
 import contextlib
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def weighted_sum(values, weights, m):
     return keras.ops.sum(values * keras.ops.reshape(weights, shape), axis=1)
 
 
-_HOST = []
+_HOST = threading.local()  # per thread: a block in one thread leaves the others fused
 
 
 @contextlib.contextmanager
@@ -121,13 +122,13 @@ def host_reductions():
     """Run expansions unfused inside the block: rows built and reduced around
     separate device passes, as kerascope did before fused expansions (tests compare
     the two; ``bench/bench_methods.py``'s ``host/raw`` column times it)."""
-    _HOST.append(True)
+    _HOST.depth = getattr(_HOST, "depth", 0) + 1
     try:
         yield
     finally:
-        _HOST.pop()
+        _HOST.depth -= 1
 
 
 def fused_enabled():
     """False inside ``host_reductions()``."""
-    return not _HOST
+    return not getattr(_HOST, "depth", 0)

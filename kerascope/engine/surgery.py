@@ -75,6 +75,22 @@ def _activation_name(fn):
     return getattr(fn, "__name__", "") if fn is not None else ""
 
 
+def check_output_index(model, output_index):
+    """A ValueError naming ``output_index`` when ``model`` has no such output position."""
+    integer = isinstance(output_index, (int, np.integer))
+    if isinstance(output_index, (bool, np.bool_)) or not integer:
+        return  # keys and None: checked by select_output at call time
+    try:
+        count = len(keras.tree.flatten(model.outputs))
+    except (AttributeError, ValueError, TypeError):
+        return  # a subclassed model without known outputs
+    if count and not 0 <= int(output_index) < count:
+        raise ValueError(
+            f"output_index: expected an int in [0, {count}) for a model with {count} "
+            f"output{'s' if count > 1 else ''}, got {int(output_index)}."
+        )
+
+
 def _final_operation(model, output_index):
     """The leaf layer that produces output ``output_index`` of ``model`` (or None)."""
     layer = model
@@ -106,14 +122,15 @@ def final_activation(model, output_index=0):
     ``kind`` is ``"attribute"`` for a layer with an ``activation`` attribute (Dense,
     Conv, Activation) and ``"softmax_layer"`` for ``keras.layers.Softmax``.
     """
-    layer = _final_operation(model, output_index)
-    if layer is None:
+    with _PATCH_LOCK:  # not while another thread's pass has the activation stripped
+        layer = _final_operation(model, output_index)
+        if layer is None:
+            return None
+        if isinstance(layer, keras.layers.Softmax):
+            return layer, "softmax_layer"
+        if _activation_name(getattr(layer, "activation", None)) in _STRIPPABLE:
+            return layer, "attribute"
         return None
-    if isinstance(layer, keras.layers.Softmax):
-        return layer, "softmax_layer"
-    if _activation_name(getattr(layer, "activation", None)) in _STRIPPABLE:
-        return layer, "attribute"
-    return None
 
 
 def _activation_of(layer):
@@ -245,21 +262,24 @@ class ModelView:
             raise ValueError(
                 f"model: expected a keras.Model, got {type(model).__name__}."
             )
+        check_output_index(model, output_index)
         self.model = model
         self.output_index = output_index
         self.layers = tuple(find_layer(model, layer) for layer in layers)
         self.rules = rules_lib.check_rules(rules)
-        found = final_activation(model, output_index) if use_logits else None
-        self.stripped_layer, self.stripped_kind = found if found else (None, None)
-        if self.stripped_kind == "softmax_layer":
-            axis = self.stripped_layer.axis
-            self._final_activation = lambda logits: keras.ops.softmax(logits, axis=axis)
-        elif self.stripped_kind == "attribute":
-            self._final_activation = self.stripped_layer.activation
-        else:
-            self._final_activation = None
-        # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
-        self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
+        # the layers are read while no other thread's pass has them patched
+        with _PATCH_LOCK:
+            found = final_activation(model, output_index) if use_logits else None
+            self.stripped_layer, self.stripped_kind = found if found else (None, None)
+            if self.stripped_kind == "softmax_layer":
+                axis = self.stripped_layer.axis
+                self._final_activation = lambda logits: keras.ops.softmax(logits, axis=axis)
+            elif self.stripped_kind == "attribute":
+                self._final_activation = self.stripped_layer.activation
+            else:
+                self._final_activation = None
+            # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
+            self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
 
     @property
     def key(self):

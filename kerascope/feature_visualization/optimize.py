@@ -42,6 +42,24 @@ _NORMALIZATIONS = (None, "l2", "rms")
 _POST_SHAPE = (299, 299, 3)  # the seed post's Xception input, values in [-1, 1]
 
 
+class FromInputShape:
+    """A setting that depends on the image size, resolved by :func:`visualize` with the
+    image's ``(H, W, C)`` (the model's input, or ``image_shape``)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def resolve(self, shape_hw_c):
+        return self.make(tuple(shape_hw_c))
+
+
+def _post_sizes(image_shape):
+    """``(learning rate, roll in px)`` of the seed post carried over to ``image_shape``."""
+    pixels = float(np.prod(image_shape))
+    lr = 10.0 * math.sqrt(pixels / float(np.prod(_POST_SHAPE)))
+    return lr, 15.0 * min(image_shape[:2]) / float(_POST_SHAPE[0])
+
+
 def seed_post_recipe(image_shape=None, value_range=None):
     """The seed post's settings: lr 10, L2 0.1, TV 0.1, 200 steps, L2-normalized
     gradient, rotation by ``randn * 0.05`` rad and roll by ``randn * 15`` px each step,
@@ -50,19 +68,22 @@ def seed_post_recipe(image_shape=None, value_range=None):
     The post optimized 299x299x3 images. With ``image_shape`` the two size-dependent
     numbers are carried over to that size: the roll keeps its fraction of the image
     (``15 * H / 299``) and the learning rate keeps the per-pixel step of an
-    L2-normalized gradient (``10 * sqrt(H W C / (299 * 299 * 3))``). ``value_range``
+    L2-normalized gradient (``10 * sqrt(H W C / (299 * 299 * 3))``). Without
+    ``image_shape`` both are taken from the model's input when ``visualize`` runs
+    (:class:`FromInputShape`), so a 28x28 model gets 28x28 settings. ``value_range``
     centres the L2 penalty on the middle of the range (0 on the post's [-1, 1]).
     """
-    lr, shift = 10.0, 15.0
-    if image_shape is not None:
-        pixels = float(np.prod(image_shape))
-        lr *= math.sqrt(pixels / float(np.prod(_POST_SHAPE)))
-        shift *= min(image_shape[:2]) / float(_POST_SHAPE[0])
+    if image_shape is None:  # taken from the model's input by visualize
+        lr = FromInputShape(lambda shape: _post_sizes(shape)[0])
+        transforms = FromInputShape(lambda shape: tfm.post_transforms(_post_sizes(shape)[1]))
+    else:
+        lr, shift = _post_sizes(image_shape)
+        transforms = tfm.post_transforms(shift)
     centre = 0.0 if value_range is None else 0.5 * (value_range[0] + value_range[1])
     return dict(
         steps=200, learning_rate=lr, optimizer="sgd", normalize_gradients="l2",
         regularizers=[0.1 * regs.l2(centre), 0.1 * regs.total_variation()],
-        transforms=tfm.post_transforms(shift), parametrization=PixelImage(),
+        transforms=transforms, parametrization=PixelImage(),
     )
 
 
@@ -129,6 +150,14 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             "(e.g. objectives.channel('conv', 0))."
         )
     check_positive_int(steps, "steps")
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
+    axis = channel_axis(model)
+    shape_hw_c = input_image_shape(model, image_shape, axis)
+    if isinstance(learning_rate, FromInputShape):
+        learning_rate = learning_rate.resolve(shape_hw_c)
+    if isinstance(transforms, FromInputShape):
+        transforms = transforms.resolve(shape_hw_c)
     if not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
         raise ValueError(f"learning_rate: expected a positive number, got {learning_rate!r}.")
     if optimizer not in _OPTIMIZERS:
@@ -148,12 +177,8 @@ def visualize(model, objectives, steps=256, learning_rate=0.05, optimizer="adam"
             )
     if seed is not None and not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed: expected an int or None, got {seed!r}.")
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
 
-    axis = channel_axis(model)
-    shape_hw_c = input_image_shape(model, image_shape, axis)
-    if transforms == "standard":
+    if isinstance(transforms, str) and transforms == "standard":
         transforms = tfm.standard_transforms(max(shape_hw_c[:2]))
     transforms = list(transforms or [])
     if not all(isinstance(t, tfm.Transform) for t in transforms):
@@ -393,4 +418,4 @@ def _progress(progress, steps):
     return _Bar(steps) if progress else None
 
 
-__all__ = ["visualize", "seed_post_recipe", "seed_article_recipe", "lucid_recipe"]
+__all__ = ["visualize", "seed_post_recipe", "seed_article_recipe", "lucid_recipe", "FromInputShape"]

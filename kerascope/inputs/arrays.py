@@ -13,6 +13,8 @@ back in the structure ``x`` came in. ``per_input``, ``repeat_rows`` and
 ``concat_rows`` let a method treat one array and several inputs alike.
 """
 
+import os
+
 import numpy as np
 
 import keras
@@ -250,8 +252,19 @@ def _looks_like_samples(batch):
     return len(shapes) == 1 and len(next(iter(shapes))) >= 2
 
 
+def _reject_path(x):
+    if isinstance(x, (str, bytes, os.PathLike)):
+        raise ValueError(
+            f"x: expected an input array (or tensor, list/dict of arrays, or stream of "
+            f"batches), got the {type(x).__name__} {x!r}; a path or string is not an input "
+            f"array. Read image files with kerascope.io.load_images(paths, model) (also "
+            f"kerascope.load_images) and pass the result."
+        )
+
+
 def num_samples(x, names=None):
     """Number of samples in ``x`` (array-like or several inputs); None for streams."""
+    _reject_path(x)
     multi = structure(x, names) if isinstance(x, (dict, list, tuple, Inputs)) else None
     if multi is not None:
         return len(multi)
@@ -263,6 +276,7 @@ def num_samples(x, names=None):
 def iterate(x, chunk, names=None):
     """Yield batches of at most ``chunk`` samples from ``x``: numpy arrays, or
     ``Inputs`` for several inputs (``names``: the model's input names, if known)."""
+    _reject_path(x)
     multi = structure(x, names) if isinstance(x, (dict, list, tuple, Inputs)) else None
     if multi is not None:
         _check_rows(multi)

@@ -11,8 +11,8 @@ inputs of a model with several inputs too). Masks serve every kind of input:
   group columns;
 * time series ``(N, T, C)``: by default each step (all its channels) is a feature;
   ``time_windows(T, w)`` makes windows of ``w`` steps;
-* images ``(N, H, W, C)``: by default each pixel; ``superpixels(images)`` gives
-  per-image SLIC segments (``skimage.segmentation.slic``);
+* images ``(N, H, W, C)``: by default ``superpixels(images)``, per-image SLIC
+  segments (``skimage.segmentation.slic``), returned in ``extras["feature_mask"]``;
 * tokens ``(N, T)`` of integer ids: each token (the baseline is then a token id,
   e.g. padding).
 
@@ -124,6 +124,14 @@ def superpixels(images, n_segments=50, compactness=10.0, channel_axis=-1, **slic
     if images.ndim == 4:
         masks = masks[:, None] if channel_axis in (1, -3) else masks[..., None]
     return masks
+
+
+def is_image(x, channel_axis):
+    """Whether rows ``x`` are images ``(N, H, W, C)`` / ``(N, C, H, W)`` (H, W > 1)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        return False
+    spatial = x.shape[2:] if channel_axis in (1, -3) else x.shape[1:3]
+    return min(spatial) > 1
 
 
 def _as_ids(mask, name):
@@ -410,10 +418,20 @@ class FeatureMaskMethod(PerturbationMethod):
             raise ValueError("inputs: only for models with several inputs.")
         return [0]
 
+    #: without a ``feature_mask``, images are split into SLIC superpixels (a mask of
+    #: single pixels moves the score by next to nothing per feature); the masks used
+    #: come back in ``extras["feature_mask"]``
+    image_superpixels = True
+
     def setup(self, ctx, x):
         """``(plan, fills)`` for rows ``x``."""
         explained = self.explained(x)
-        plan = plan_masks(self.feature_mask, x, ctx, explained)
+        feature_mask = self.feature_mask
+        if feature_mask is None and self.image_superpixels and is_image(x, ctx.channel_axis):
+            masks = superpixels(x, channel_axis=ctx.channel_axis)
+            ctx.record("feature_mask", masks)
+            feature_mask = lambda rows: masks  # noqa: E731 - one mask per row of x
+        plan = plan_masks(feature_mask, x, ctx, explained)
         fills = fill_values(x, ctx, explained, self.baseline, self.references,
                             self.mean_references)
         return plan, fills

@@ -124,7 +124,15 @@ color:var(--muted);height:128px;white-space:nowrap}
 .small{font-size:12px;color:var(--muted)} code{font-size:12px}
 .share{font-weight:600;color:var(--fg)}
 .pipeline img{width:64px;image-rendering:pixelated}
+.by-input{border-top:1px solid var(--line);padding:10px 0 4px}
+.input-head{display:flex;gap:14px;align-items:flex-start;margin-bottom:6px}
+.input-head h3{margin:0 0 4px;font-size:15px}
+.family{display:flex;gap:10px;align-items:flex-start;margin:4px 0}
+.family-name{width:110px;flex:none;font-size:12px;font-weight:600;color:var(--muted);
+padding-top:4px}
+.grid{display:flex;flex-wrap:wrap;gap:10px} .grid-cell{width:170px}
 @media print{body{margin:8mm;font-size:10px} .scroll{overflow:visible}
+ .by-input{break-inside:avoid}
  .cell img.map,.input img{width:80px} .bar img,.ticks{height:80px}
  tr{break-inside:avoid} *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  @page{size:landscape}}
@@ -168,6 +176,59 @@ def _fmt(value):
     return rendering.format_value(float(value))
 
 
+def _map_cell(data, run, i, j, target, probability, shares, strips):
+    """One labelled map: the overlay, its colour bar and a caption (method, target)."""
+    values = np.asarray(run.maps[i][j], dtype=np.float64)
+    _, scale = rendering.normalize(values, run.signed)
+    picture = rendering.overlay(values, data.pixels[i], signed=run.signed,
+                                scale=scale if scale > 0 else None)
+    top = _fmt(scale) if scale > 0 else "0"
+    bottom = f"-{top}" if run.signed and scale > 0 else "0"
+    ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
+             else f"<span>{top}</span><span>{bottom}</span>")
+    caption = f"target {escape(_class_text(data.labels, target))}"
+    if probability is not None:
+        caption += f", p={_probability(probability)}"
+    if shares:
+        share = shares[run.name][i][j]
+        if np.isfinite(share):
+            caption += f" · <span class='share'>{share:.0%} in mask</span>"
+    return (f'<div class="cell"><img class="map" alt="{escape(run.name)}" '
+            f'src="{_uri(picture)}"><div class="bar"><img alt="colour bar" '
+            f'src="{strips[run.signed]}"><div class="ticks">{ticks}</div></div></div>'
+            f'<div class="cap">{escape(run.name)} · {caption}</div>')
+
+
+def _predictions(data, ranked, i, chosen):
+    return "<br>".join(
+        (f"<b>{escape(_class_text(data.labels, c))}: {_probability(p)}</b>" if c == chosen
+         else f"{escape(_class_text(data.labels, c))}: {_probability(p)}")
+        for c, p in ranked[i])
+
+
+def _by_input(data, targets, ranked, cells):
+    """The compact view: one input at a time, every method's map on a grid, the
+    methods grouped by family (a grid per target)."""
+    families = list(dict.fromkeys(run.family or "other" for run in data.runs))
+    links = " · ".join(f"<a href='#input-{i}'>{escape(name)}</a>"
+                       for i, name in enumerate(data.names))
+    out = [f"<p class='small'>Inputs: {links}</p>"]
+    for i in range(len(data.names)):
+        out.append(f"<section class='by-input' id='input-{i}'><div class='input-head'>"
+                   f"<div class='input'><img class='input-image' alt='input' "
+                   f"src='{_uri(rendering.to_rgb(data.pixels[i]))}'></div><div>"
+                   f"<h3>{escape(data.names[i])}</h3><div class='preds'>"
+                   f"{_predictions(data, ranked, i, targets[i][0])}</div></div></div>")
+        for j in range(len(targets[i])):
+            for family in families:
+                grid = "".join(f"<div class='grid-cell'>{cells[(r, i, j)]}</div>"
+                               for r, run in enumerate(data.runs)
+                               if (run.family or "other") == family)
+                out.append(f"<div class='family'><div class='family-name'>{escape(family)}"
+                           f"</div><div class='grid'>{grid}</div></div>")
+        out.append("</section>")
+    return "\n".join(out)
+
 def render_report(data: Explained) -> str:
     """The report page as an HTML string."""
     strips = {signed: _uri(rendering.colorbar_strip(signed)) for signed in (True, False)}
@@ -210,47 +271,32 @@ def render_report(data: Explained) -> str:
         "holding 98% of the map's mass (the brightest 2% saturate). Signed maps: red is "
         "evidence for the target, blue against. Parameters and times: see Methods below."
         "</p>")
+    ranked = top_k(probabilities, 3)
+    cells = {}  # each map drawn once, shown in both views
+    for i in range(n):
+        for j in range(k):
+            target = int(targets[i][j])
+            probability = probabilities[i][target] if target < probabilities.shape[-1] else None
+            for r, run in enumerate(data.runs):
+                cells[(r, i, j)] = _map_cell(data, run, i, j, target, probability, shares,
+                                             strips)
+    out.append("<h3>By input</h3>")
+    out.append(_by_input(data, targets, ranked, cells))
+    out.append("<h3>All inputs and methods (wide table)</h3>")
     out.append('<div class="scroll"><table class="explanations"><tr><th>input</th>'
                "<th>top-3 predictions</th>"
                + "".join(f"<th>{escape(run.name)}</th>" for run in data.runs) + "</tr>")
-    ranked = top_k(probabilities, 3)
     for i in range(n):
         for j in range(k):
             out.append("<tr>")
             if j == 0:
-                preds = "<br>".join(
-                    (f"<b>{escape(_class_text(data.labels, c))}: {_probability(p)}</b>"
-                     if c == targets[i][0]
-                     else f"{escape(_class_text(data.labels, c))}: {_probability(p)}")
-                    for c, p in ranked[i])
+                preds = _predictions(data, ranked, i, targets[i][0])
                 out.append(
                     f'<td rowspan="{k}" class="input"><img class="input-image" alt="input" '
                     f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
                     f'<div class="cap">{escape(data.names[i])}</div></td>'
                     f'<td rowspan="{k}" class="preds">{preds}</td>')
-            target = int(targets[i][j])
-            probability = probabilities[i][target] if target < probabilities.shape[-1] else None
-            for run in data.runs:
-                values = np.asarray(run.maps[i][j], dtype=np.float64)
-                _, scale = rendering.normalize(values, run.signed)
-                picture = rendering.overlay(values, data.pixels[i], signed=run.signed,
-                                            scale=scale if scale > 0 else None)
-                top = _fmt(scale) if scale > 0 else "0"
-                bottom = f"-{top}" if run.signed and scale > 0 else "0"
-                ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
-                         else f"<span>{top}</span><span>{bottom}</span>")
-                caption = f"target {_class_text(data.labels, target)}"
-                if probability is not None:
-                    caption += f", p={_probability(probability)}"
-                if shares:
-                    share = shares[run.name][i][j]
-                    if np.isfinite(share):
-                        caption += f" · <span class='share'>{share:.0%} in mask</span>"
-                out.append(
-                    f'<td><div class="cell"><img class="map" alt="{escape(run.name)}" '
-                    f'src="{_uri(picture)}"><div class="bar"><img alt="colour bar" '
-                    f'src="{strips[run.signed]}"><div class="ticks">{ticks}</div></div></div>'
-                    f'<div class="cap">{escape(run.name)} · {caption}</div></td>')
+            out.extend(f"<td>{cells[(r, i, j)]}</td>" for r in range(len(data.runs)))
             out.append("</tr>")
     out.append("</table></div>")
 

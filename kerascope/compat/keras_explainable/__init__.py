@@ -16,7 +16,8 @@ with keras-explainable's post-processing: ``gradients`` and ``full_gradients``
 (``positive_normalize``). What differs on purpose: the score is taken before a final
 softmax/sigmoid, ``filters.negative`` keeps the negative part, ``methods.meta.tta``
 divides by the right number of passes, ``full_gradients`` gives one map per unit, and
-the methods cannot be wrapped in ``tf.function`` (kerascope compiles its own passes).
+the methods cannot be wrapped in ``tf.function`` (kerascope compiles its own passes),
+except ``methods.gradient.gradients``, which runs traced (traceable ops, same maps).
 """
 
 from kerascope.compat.keras_explainable import filters, inspection, methods, utils

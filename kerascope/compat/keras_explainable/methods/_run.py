@@ -13,6 +13,7 @@ functions (``smooth``, ``tta``) wrap the kerascope method itself.
 import numpy as np
 
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS
+from kerascope.compat.keras_explainable.methods._traced import is_traced
 from kerascope.methods.cam.classic import gap_head, producer
 from kerascope.methods.driver import known_units
 from kerascope.compat.tf_explain.utils.image import as_numpy
@@ -20,12 +21,12 @@ from kerascope.compat.tf_explain.utils.image import as_numpy
 
 def check_not_traced(inputs):
     """kerascope compiles its own passes: a method inside ``tf.function`` cannot run."""
-    kind = type(inputs)
-    if kind.__module__.startswith("tensorflow") and kind.__name__ != "EagerTensor":
+    if is_traced(inputs):
         raise ValueError(
             "inputs: got a symbolic TensorFlow tensor: the method is being traced by "
             "tf.function. kerascope methods compile their own batched passes on every "
-            "backend; call the method directly, without tf.function."
+            "backend (only methods.gradient.gradients also runs traced); call the method "
+            "directly, without tf.function."
         )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from kerascope.compat.keras_explainable import filters
 from kerascope.compat.keras_explainable.inspection import KERNEL_AXIS, SPATIAL_AXIS
 from kerascope.compat.keras_explainable.methods._run import kerascope_method, run
+from kerascope.compat.keras_explainable.methods._traced import is_traced, traced_gradients
 from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import VanillaGradients
 from kerascope.compat.tf_explain.utils.image import as_numpy
@@ -55,7 +56,11 @@ def gradients(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_bat
 
     ``gradient_filter`` is applied element-wise before the mean over channels (default
     ``np.abs``; any function of an array). ``batch_size``: rows per device call.
+    Traced by ``tf.function`` (symbolic inputs), the maps are built from traceable ops
+    (the filter then gets a tensor).
     """
+    if is_traced(inputs):
+        return traced_gradients(model, inputs, indices, gradient_filter)
     method = _build_gradients(model, inputs, spatial_axis, gradient_filter)
     return run(method, model, inputs, indices, indices_axis, indices_batch_dims, batch_size)
 
