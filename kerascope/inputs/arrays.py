@@ -179,7 +179,8 @@ def _is_tensor(x):
 
 
 def to_numpy(x):
-    """A numpy array from an array, tensor or nested list."""
+    """A numpy array from an array, a tensor of any installed framework (TensorFlow,
+    JAX, PyTorch, also when it is not the Keras backend) or a nested list."""
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, Inputs):
@@ -188,8 +189,12 @@ def to_numpy(x):
         return np.asarray([to_numpy(item) for item in x])
     try:
         return np.asarray(keras.ops.convert_to_numpy(x))
-    except Exception:  # pragma: no cover - unusual tensor types
-        return np.asarray(x)
+    except Exception:  # noqa: BLE001 - a tensor of another framework than the backend's
+        detach = getattr(x, "detach", None)
+        if callable(detach):  # a torch tensor under another backend: no grad, on the host
+            x = detach().cpu()
+        numpy = getattr(x, "numpy", None)
+        return np.asarray(numpy() if callable(numpy) else x)
 
 
 def structure(x, names=None):

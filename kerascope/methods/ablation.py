@@ -381,8 +381,9 @@ class FeatureMaskMethod(PerturbationMethod):
     """Shared options and plumbing of methods over feature masks.
 
     Args:
-        feature_mask: feature ids (see the module docstring); None: the default
-            masks.
+        feature_mask: feature ids (see the module docstring); ``"superpixels"``: SLIC
+            superpixels of each image (:func:`superpixels`); None: the default masks
+            (superpixels on images).
         baseline: the value of switched-off elements (number, array, per-sample
             ``(N, ...)`` array, or one per input).
         references: a reference set ``(M, ...)`` (one per input for several inputs)
@@ -395,6 +396,14 @@ class FeatureMaskMethod(PerturbationMethod):
 
     multi_input = True
     mean_references = True
+
+    @classmethod
+    def cli_defaults(cls, accepted, black, image_size):
+        """On images, ``feature_mask="superpixels"``, named in the report's parameters."""
+        options = super().cli_defaults(accepted, black, image_size)
+        if image_size and all(image_size):
+            options["feature_mask"] = "superpixels"
+        return options
 
     def __init__(self, feature_mask=None, baseline=0.0, references=None, inputs=None,
                  channel_reduction="mean"):
@@ -427,7 +436,8 @@ class FeatureMaskMethod(PerturbationMethod):
         """``(plan, fills)`` for rows ``x``."""
         explained = self.explained(x)
         feature_mask = self.feature_mask
-        if feature_mask is None and self.image_superpixels and is_image(x, ctx.channel_axis):
+        if feature_mask == "superpixels" or (
+                feature_mask is None and self.image_superpixels and is_image(x, ctx.channel_axis)):
             masks = superpixels(x, channel_axis=ctx.channel_axis)
             ctx.record("feature_mask", masks)
             feature_mask = lambda rows: masks  # noqa: E731 - one mask per row of x

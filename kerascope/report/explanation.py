@@ -85,10 +85,13 @@ class Explained:
     notes: list = dataclasses.field(default_factory=list)
 
 
-def mask_share(values, mask):
+def mask_share(values, mask, signed=True):
     """Share of the map's mass ``sum |m|`` that lies inside ``mask`` (0..1), NaN for an
-    all-zero map. The map is resized to the mask when their sizes differ."""
-    arr = np.abs(np.nan_to_num(np.asarray(values, dtype=np.float64)))
+    all-zero map. The map is resized to the mask when their sizes differ. An unsigned
+    map is measured as it is drawn, above its ``rendering.offset`` (a constant offset,
+    such as RISE's mean score, is no evidence of where the object is)."""
+    arr = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    arr = np.abs(arr - rendering.offset(arr, signed))
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     mask = np.asarray(mask, dtype=bool)
@@ -179,11 +182,12 @@ def _fmt(value):
 def _map_cell(data, run, i, j, target, probability, shares, strips):
     """One labelled map: the overlay, its colour bar and a caption (method, target)."""
     values = np.asarray(run.maps[i][j], dtype=np.float64)
-    _, scale = rendering.normalize(values, run.signed)
+    floor = rendering.offset(values, run.signed)
+    _, scale = rendering.normalize(values, run.signed, floor=floor)
     picture = rendering.overlay(values, data.pixels[i], signed=run.signed,
-                                scale=scale if scale > 0 else None)
-    top = _fmt(scale) if scale > 0 else "0"
-    bottom = f"-{top}" if run.signed and scale > 0 else "0"
+                                scale=scale if scale > 0 else None, floor=floor)
+    top = _fmt(floor + scale) if scale > 0 else _fmt(floor)
+    bottom = f"-{_fmt(scale)}" if run.signed and scale > 0 else _fmt(floor)
     ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
              else f"<span>{top}</span><span>{bottom}</span>")
     caption = f"target {escape(_class_text(data.labels, target))}"
@@ -239,7 +243,8 @@ def render_report(data: Explained) -> str:
     shares = {}
     if data.masks is not None:
         for run in data.runs:
-            shares[run.name] = [[mask_share(run.maps[i][j], data.masks[i]) for j in range(k)]
+            shares[run.name] = [[mask_share(run.maps[i][j], data.masks[i], run.signed)
+                                  for j in range(k)]
                                 for i in range(n)]
 
     out = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">",

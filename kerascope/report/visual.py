@@ -36,6 +36,8 @@ import pathlib
 
 import numpy as np
 
+from kerascope.inputs.arrays import to_numpy
+
 __all__ = ["VisualRecord", "VisualHandler", "to_numpy", "as_images"]
 
 _STYLE = """
@@ -51,28 +53,6 @@ pre{margin:.2em 0;white-space:pre-wrap}
 
 
 # -- arrays ---------------------------------------------------------------------------
-def to_numpy(value):
-    """A numpy array from a numpy array, a TensorFlow/JAX/PyTorch tensor or a list."""
-    if isinstance(value, np.ndarray):
-        return value
-    detach = getattr(value, "detach", None)
-    if callable(detach):  # torch
-        value = detach()
-        cpu = getattr(value, "cpu", None)
-        value = cpu() if callable(cpu) else value
-    numpy = getattr(value, "numpy", None)
-    if callable(numpy):
-        try:
-            return np.asarray(numpy())
-        except Exception:  # noqa: BLE001 - fall through to the generic conversions
-            pass
-    try:
-        return np.asarray(value)
-    except Exception:  # noqa: BLE001
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(value))
-
 
 def _looks_like_images(arr):
     return arr.ndim in (2, 3, 4) and min(arr.shape[-2:] if arr.ndim == 2 else arr.shape[1:3]) > 1
