@@ -185,7 +185,7 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
                             method.attribute(ctx, rows[i:i + step], row_units[i:i + step]))[0])
                     batch_maps = data.concat_rows(pieces) if len(pieces) > 1 else pieces[0]
                 if seen == 0 and units is None:
-                    _check_units(resolved, passes.outputs)
+                    check_units(resolved, passes.outputs)
                 seen += n
                 outputs.append(passes.outputs[::per_input])
                 batch_maps = data.per_input(lambda m: np.asarray(m, dtype=np.float32),
@@ -229,7 +229,7 @@ def _split(result):
     return result, None
 
 
-def _check_units(resolved, outputs):
+def check_units(resolved, outputs):
     """Range-check explicit class indices once the output width is known (models that
     do not declare it: subclassed models)."""
     if resolved.kind != "index" or outputs is None:

@@ -30,7 +30,7 @@ from kerascope.inputs.arrays import to_numpy
 from kerascope.engine import targets as targets_lib
 from kerascope.engine.runner import PassRunner
 from kerascope.engine.validation import check_inputs, check_positive_int
-from kerascope.methods.driver import _check_units as check_units, known_units
+from kerascope.methods.driver import check_units, known_units
 
 __all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
            "named_methods"]

@@ -160,7 +160,7 @@ def normalize(values, signed, outlier_perc=DEFAULT_OUTLIER_PERC, scale=None, flo
     return np.clip(arr / scale, low, 1.0), float(scale)
 
 
-def _colormap(name):
+def colormap(name):
     import matplotlib
 
     if not isinstance(name, str):
@@ -177,7 +177,7 @@ def colorize(normalized, signed, cmap=None):
     Signed maps go through the diverging colormap with 0 at its centre (-1 and +1 at
     its ends); unsigned maps through the sequential one (0 at its start).
     """
-    colours = _colormap(cmap or (DIVERGING if signed else SEQUENTIAL))
+    colours = colormap(cmap or (DIVERGING if signed else SEQUENTIAL))
     arr = np.asarray(normalized, dtype=np.float64)
     position = (arr + 1.0) / 2.0 if signed else arr
     return np.asarray(colours(np.clip(position, 0.0, 1.0)))[..., :3]
@@ -325,7 +325,7 @@ def _panel(figure, axes, values, image, *, signed, alpha, outlier_perc, cmap, he
     if colorbar:
         bound = scale if scale > 0 else 1.0
         norm = Normalize(-bound if signed else floor, bound + floor)
-        mappable = ScalarMappable(norm=norm, cmap=_colormap(cmap or (DIVERGING if signed
+        mappable = ScalarMappable(norm=norm, cmap=colormap(cmap or (DIVERGING if signed
                                                                         else SEQUENTIAL)))
         bar = figure.colorbar(mappable, ax=axes, fraction=0.046, pad=0.02, shrink=0.9)
         ticks = [-bound, 0.0, bound] if signed else [floor, floor + bound]

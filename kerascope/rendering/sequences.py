@@ -32,7 +32,7 @@ from kerascope.rendering.maps import (
     DEFAULT_OUTLIER_PERC,
     DIVERGING,
     SEQUENTIAL,
-    _colormap,
+    colormap,
     clip_scale,
     colorize,
     format_value as _format,
@@ -275,7 +275,7 @@ def series_figure(series, attributions, *, method=None, target=None, labels=None
     import matplotlib
 
     norm = matplotlib.colors.Normalize(-scale if signed else 0.0, scale if scale > 0 else 1.0)
-    colours = _colormap(cmap or (DIVERGING if signed else SEQUENTIAL))
+    colours = colormap(cmap or (DIVERGING if signed else SEQUENTIAL))
     mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap=colours)
     figure.colorbar(mappable, cax=bar_axes, label="attribution")
     return figure

@@ -301,7 +301,8 @@ def render_report(data: Explained) -> str:
                     f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
                     f'<div class="cap">{escape(data.names[i])}</div></td>'
                     f'<td rowspan="{k}" class="preds">{preds}</td>')
-            out.extend(f"<td>{cells[(r, i, j)]}</td>" for r in range(len(data.runs)))
+            out.extend("<td>" + cells[(r, i, j)].replace('<img class="map"', '<img class="map wide"', 1)
+                       + "</td>" for r in range(len(data.runs)))
             out.append("</tr>")
     out.append("</table></div>")
 

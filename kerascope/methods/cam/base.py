@@ -42,7 +42,7 @@ class _ProbabilityScore:
         return keras.ops.sum(probs * mask, axis=-1), keras.ops.cast(row_targets, "int32")
 
 
-_PROBABILITY_SCORE = _ProbabilityScore()
+PROBABILITY_SCORE = _ProbabilityScore()
 
 
 def _layer_list(layer_name):

@@ -5,7 +5,7 @@ import numpy as np
 
 from kerascope.inputs import arrays as data
 from kerascope.engine.validation import check_choice, check_positive_int
-from kerascope.methods.cam.base import _PROBABILITY_SCORE, CAM
+from kerascope.methods.cam.base import PROBABILITY_SCORE, CAM
 from kerascope.methods.cam.maps import (
     eigen_cam_map,
     grad_cam_map,
@@ -139,7 +139,7 @@ class ScoreCAM(CAM):
                     "score_normalization: 'classes' needs class-index targets, not a "
                     "score callable; use 'channels' or None."
                 )
-            return ctx.runner(score=_PROBABILITY_SCORE, use_logits=True)
+            return ctx.runner(score=PROBABILITY_SCORE, use_logits=True)
         return ctx.runner(score=ctx.unit_score)
 
     def attribute(self, ctx, x, row_targets):

@@ -10,7 +10,6 @@ import numpy as np
 from kerascope.engine.numeric import interpolation_matrix  # noqa: F401  (re-exported)
 from kerascope.inputs.arrays import to_numpy as as_numpy
 from kerascope.rendering.grids import (  # noqa: F401  (tf-explain's names, moved)
-    _infer_value_range,
     image_to_uint_255,
     normalize_map,
     resize_map,
