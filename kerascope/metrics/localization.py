@@ -138,12 +138,14 @@ def top_k_intersection(model, x, targets=None, maps=None, method=None, *, masks=
     """Top-k intersection (Theiner et al. 2021, arXiv:2104.14995); higher is better.
 
     ``mean(mask[top_k(g)])``; ``concept_influence`` multiplies by ``F / |mask|``.
-    ``k`` counts features (Quantus: 1000, elements of the map).
+    ``k`` counts features (Quantus: 1000, elements of the map); a ``k`` above the
+    feature count is clipped to it (Quantus refuses it).
     """
     _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
                              output_index, method_options)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 < k <= fmaps.shape[1]:
-        raise ValueError(f"k: expected an int in [1, {fmaps.shape[1]}], got {k!r}.")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: expected a positive int, got {k!r}.")
+    k = min(int(k), fmaps.shape[1])
     top = np.argsort(-fmaps, axis=1, kind="stable")[:, :k]
     per_sample = np.take_along_axis(truth, top, axis=1).mean(axis=1)
     sizes = truth.sum(axis=1)
