@@ -18,7 +18,7 @@ robustness (max_sensitivity, average_sensitivity; need a ``method``) and
 complexity (sparseness, complexity); Quantus's perturbation metrics in
 perturbation.py (selectivity, region_perturbation, irof, faithfulness_estimate,
 monotonicity_correlation, sensitivity_n, infidelity), axiomatic (completeness),
-localization's top_k_intersection and focus, and MPRT variants in mprt.py.
+localization's top_k_intersection and focus.
 """
 
 from __future__ import annotations
