@@ -18,6 +18,7 @@ setup() {
     # Ray (kerascope.ray) is tested once, in the JAX environment.
     local extras="$backend,test,zarr"
     [ "$backend" = jax ] && extras="$extras,ray"
+    [ "$backend" = torch ] && extras="$extras,quantus"  # tests/test_quantus.py
     "$venv/bin/python" -m pip install -q -e ".[$extras]"
 }
 

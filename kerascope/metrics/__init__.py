@@ -15,7 +15,10 @@ Families (one module each): faithfulness (deletion, insertion, mu_fidelity,
 road_morf, road_lerf, average_drop, average_increase), localization
 (pointing_game, relevance_mass, relevance_rank; need ground-truth ``masks``),
 robustness (max_sensitivity, average_sensitivity; need a ``method``) and
-complexity (sparseness, complexity).
+complexity (sparseness, complexity); Quantus's perturbation metrics in
+perturbation.py (selectivity, region_perturbation, irof, faithfulness_estimate,
+monotonicity_correlation, sensitivity_n, infidelity), axiomatic (completeness),
+localization's top_k_intersection and focus.
 """
 
 from __future__ import annotations
@@ -41,7 +44,24 @@ from kerascope.metrics.faithfulness import (
     plot_curves,
     road,
 )
-from kerascope.metrics.localization import pointing_game, relevance_mass, relevance_rank
+from kerascope.metrics.localization import (
+    focus,
+    pointing_game,
+    relevance_mass,
+    relevance_rank,
+    relevance_rank_accuracy,
+    top_k_intersection,
+)
+from kerascope.metrics.perturbation import (
+    faithfulness_estimate,
+    infidelity,
+    irof,
+    monotonicity_correlation,
+    region_perturbation,
+    selectivity,
+    sensitivity_n,
+)
+from kerascope.metrics.axiomatic import completeness
 from kerascope.metrics.robustness import average_sensitivity, max_sensitivity
 from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
 from kerascope.metrics.registry import ALIASES, REGISTRY, MetricInfo, catalog, get
@@ -176,4 +196,7 @@ __all__ = [
     "pointing_game", "relevance_mass", "relevance_rank",
     "max_sensitivity", "average_sensitivity",
     "sparseness", "complexity", "gini", "entropy",
+    "completeness", "selectivity", "region_perturbation", "irof", "faithfulness_estimate",
+    "monotonicity_correlation", "sensitivity_n", "infidelity", "relevance_rank_accuracy",
+    "top_k_intersection", "focus",
 ]

@@ -33,7 +33,7 @@ from kerascope.engine.validation import check_inputs, check_positive_int
 from kerascope.methods.driver import check_units, known_units
 
 __all__ = ["MetricResult", "Problem", "Layout", "prepare", "explain_maps", "method_label",
-           "named_methods"]
+           "named_methods", "maps_problem", "normalise_maps"]
 
 
 @dataclasses.dataclass
@@ -369,6 +369,11 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     if callable(baseline):
         values = np.asarray(to_numpy(baseline(x)), dtype=np.float32)
     elif isinstance(baseline, str):
+        if baseline in ("black", "white"):
+            # Quantus's "black"/"white": each input's minimum/maximum over all its values.
+            fc = layout.to_fc(x)
+            pick = np.min if baseline == "black" else np.max
+            return np.broadcast_to(pick(fc, axis=(1, 2), keepdims=True), fc.shape).astype(np.float32)
         if baseline == "mean":
             fc = layout.to_fc(x)
             return np.broadcast_to(fc.mean(axis=1, keepdims=True), fc.shape).astype(np.float32)
@@ -383,7 +388,7 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
                                               mode="nearest")
             return blurred.reshape(fc.shape).astype(np.float32)
         raise ValueError(
-            f"{name}: expected a number, an array, 'mean', 'blur' or a callable, got {baseline!r}."
+            f"{name}: expected a number, an array, 'black', 'white', 'mean', 'blur' or a callable, got {baseline!r}."
         )
     else:
         values = np.asarray(to_numpy(baseline), dtype=np.float32)
@@ -397,6 +402,45 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{name}: the baseline contains NaN or infinite values.")
     return layout.to_fc(np.ascontiguousarray(values))
+
+
+def maps_problem(model, x, targets, maps, method, batch_size=32, output_index=0,
+                 use_logits=False, method_options=None):
+    """``(problem, fmaps)`` for a metric that needs no model pass of its own.
+
+    With ready ``maps`` nothing runs on the model (``problem.units`` holds the
+    given class indices, or None); with a ``method`` the inputs are prepared as usual.
+    """
+    if maps is None:
+        problem = prepare(model, x, targets, batch_size, use_logits, output_index)
+        return problem, resolve_maps(problem, None, method, method_options)
+    if method is not None:
+        raise ValueError("maps: pass either maps or method, not both.")
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
+    x = np.asarray(to_numpy(x))
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"x: expected a numeric batch (N, ...), got shape {x.shape}.")
+    units = None
+    if targets is not None and not isinstance(targets, str) and not callable(targets):
+        values = np.asarray(to_numpy(targets))
+        if values.ndim == 2:
+            values = values.argmax(axis=1)
+        units = np.broadcast_to(values.astype(np.int32), (len(x),)).copy()
+    problem = Problem(model, x.astype(np.float32, copy=False), units, None, None, None,
+                      batch_size, output_index, use_logits)
+    return problem, problem.feature_maps(maps)
+
+
+def normalise_maps(fmaps, normalise):
+    """``normalise=True``: divide by the batch's largest ``|value|`` (Quantus's
+    ``normalise_by_max``); False: unchanged."""
+    if not normalise:
+        return fmaps
+    top = np.abs(fmaps).max()
+    return fmaps / top if top > 0 else fmaps
 
 
 def check_fraction(value, name, low_open=True, high_closed=True):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from kerascope.metrics.registry import register
-from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
+from kerascope.metrics.base import MetricResult, aggregate, maps_problem
 
 __all__ = ["sparseness", "complexity", "gini", "entropy"]
 
@@ -49,8 +49,9 @@ def entropy(fmaps):
 def sparseness(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                output_index=0, method_options=None):
     """Gini sparseness of the maps (Chalasani et al. 2020); higher is better."""
-    problem = prepare(model, x, targets, batch_size, False, output_index)
-    per_sample = gini(resolve_maps(problem, maps, method, method_options))
+    _, fmaps = maps_problem(model, x, targets, maps, method, batch_size, output_index,
+                            method_options=method_options)
+    per_sample = gini(fmaps)
     return MetricResult(name="sparseness", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
@@ -60,7 +61,8 @@ def sparseness(model, x, targets=None, maps=None, method=None, *, batch_size=32,
 def complexity(model, x, targets=None, maps=None, method=None, *, batch_size=32,
                output_index=0, method_options=None):
     """Entropy complexity of the maps (Bhatt et al. 2020, arXiv:2005.00631); lower is better."""
-    problem = prepare(model, x, targets, batch_size, False, output_index)
-    per_sample = entropy(resolve_maps(problem, maps, method, method_options))
+    _, fmaps = maps_problem(model, x, targets, maps, method, batch_size, output_index,
+                            method_options=method_options)
+    per_sample = entropy(fmaps)
     return MetricResult(name="complexity", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=False)

@@ -23,17 +23,18 @@ from __future__ import annotations
 import numpy as np
 
 from kerascope.metrics.registry import register
-from kerascope.metrics.base import MetricResult, aggregate, prepare, resolve_maps
+from kerascope.metrics.base import MetricResult, aggregate, maps_problem
 
-__all__ = ["pointing_game", "relevance_mass", "relevance_rank"]
+__all__ = ["pointing_game", "relevance_mass", "relevance_rank", "relevance_rank_accuracy",
+           "top_k_intersection", "focus"]
 
 
 def _setup(model, x, targets, maps, method, masks, batch_size, output_index, method_options):
     if masks is None:
         raise ValueError("masks: localization metrics need ground-truth masks, got None.")
-    problem = prepare(model, x, targets, batch_size, False, output_index)
+    problem, fmaps = maps_problem(model, x, targets, maps, method, batch_size, output_index,
+                                  method_options=method_options)
     truth = problem.layout.feature_masks(masks, problem.n)
-    fmaps = resolve_maps(problem, maps, method, method_options)
     return problem, fmaps, truth
 
 
@@ -56,13 +57,17 @@ def _dilate(truth, feature_shape, tolerance):
           "Hit rate of the map's maximum inside the ground-truth mask.", aliases=("pointing",),
           needs_masks=True)
 def pointing_game(model, x, targets=None, maps=None, method=None, *, masks=None, tolerance=0,
-                  batch_size=32, output_index=0, method_options=None):
+                  ties="all", batch_size=32, output_index=0, method_options=None):
     """Pointing game hit rate (Zhang et al. 2018, arXiv:1608.00507); higher is better.
 
     Args:
         masks: ground truth, ``(N, *features)``, ``(*features)`` or ``(N, *input_shape)``.
         tolerance: a maximum within this many features of the mask still hits.
+        ties: several features at the maximum hit if ``"all"`` of them are inside
+            (default) or ``"any"`` is (Quantus's convention).
     """
+    if ties not in ("all", "any"):
+        raise ValueError(f"ties: expected 'all' or 'any', got {ties!r}.")
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer,
                                                                  np.floating)) or tolerance < 0:
         raise ValueError(f"tolerance: expected a number >= 0, got {tolerance!r}.")
@@ -70,7 +75,10 @@ def pointing_game(model, x, targets=None, maps=None, method=None, *, masks=None,
                                    output_index, method_options)
     region = _dilate(truth, problem.layout.feature_shape, tolerance) if tolerance else truth
     top = fmaps == fmaps.max(axis=1, keepdims=True)
-    hits = np.all(~top | region, axis=1).astype(np.float64)
+    if ties == "all":
+        hits = np.all(~top | region, axis=1).astype(np.float64)
+    else:
+        hits = np.any(top & region, axis=1).astype(np.float64)
     per_sample = np.where(truth.any(axis=1), hits, np.nan)
     return MetricResult(name="pointing_game", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True,
@@ -98,7 +106,8 @@ def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None
 
 
 @register("relevance_rank", "localization", True, "Arras et al. 2022, arXiv:2003.07258",
-          "Share of the top-|mask| features inside the mask.", needs_masks=True)
+          "Share of the top-|mask| features inside the mask.", needs_masks=True,
+          aliases=("relevance_rank_accuracy",))
 def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None,
                    batch_size=32, output_index=0, method_options=None):
     """Relevance rank accuracy (Arras et al. 2022, arXiv:2003.07258); higher is better.
@@ -116,3 +125,72 @@ def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None
             per_sample[i] = truth[i, order[i, :size]].mean()
     return MetricResult(name="relevance_rank", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
+
+
+relevance_rank_accuracy = relevance_rank  # Quantus's name
+
+
+@register("top_k_intersection", "localization", True, "Theiner et al. 2021, arXiv:2104.14995",
+          "Share of the k top-relevance features inside the mask.", needs_masks=True)
+def top_k_intersection(model, x, targets=None, maps=None, method=None, *, masks=None, k=1000,
+                       concept_influence=False, batch_size=32, output_index=0,
+                       method_options=None):
+    """Top-k intersection (Theiner et al. 2021, arXiv:2104.14995); higher is better.
+
+    ``mean(mask[top_k(g)])``; ``concept_influence`` multiplies by ``F / |mask|``.
+    ``k`` counts features (Quantus: 1000, elements of the map); a ``k`` above the
+    feature count is clipped to it (Quantus refuses it).
+    """
+    _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
+                             output_index, method_options)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: expected a positive int, got {k!r}.")
+    k = min(int(k), fmaps.shape[1])
+    top = np.argsort(-fmaps, axis=1, kind="stable")[:, :k]
+    per_sample = np.take_along_axis(truth, top, axis=1).mean(axis=1)
+    sizes = truth.sum(axis=1)
+    if concept_influence:
+        per_sample = per_sample * fmaps.shape[1] / np.maximum(sizes, 1)
+    per_sample = np.where(sizes > 0, per_sample, np.nan)
+    return MetricResult(name="top_k_intersection", value=aggregate(per_sample),
+                        per_sample=per_sample, higher_is_better=True, details={"k": k})
+
+
+def quadrant_masks(quadrants, feature_shape):
+    """Focus's mosaic labels ``(N, 4)`` (top-left, top-right, bottom-left,
+    bottom-right; 1 = the target class) -> bool masks ``(N, F)``."""
+    quadrants = np.asarray(quadrants, dtype=bool)
+    if len(feature_shape) != 2 or quadrants.ndim != 2 or quadrants.shape[1] != 4:
+        raise ValueError("quadrants: expected (N, 4) labels of 2-D mosaics.")
+    h, w = feature_shape
+    grid = np.zeros((len(quadrants), h, w), dtype=bool)
+    for index, (rows, cols) in enumerate([(slice(None, h // 2), slice(None, w // 2)),
+                                          (slice(None, h // 2), slice(w // 2, None)),
+                                          (slice(h // 2, None), slice(None, w // 2)),
+                                          (slice(h // 2, None), slice(w // 2, None))]):
+        grid[:, rows, cols] = quadrants[:, index, None, None]
+    return grid.reshape(len(quadrants), -1)
+
+
+@register("focus", "localization", True, "Arias-Duart et al. 2022, arXiv:2109.15035",
+          "Share of positive relevance on the target's mosaic quadrants.", needs_masks=True)
+def focus(model, x, targets=None, maps=None, method=None, *, masks=None, quadrants=None,
+          batch_size=32, output_index=0, method_options=None):
+    """Focus (Arias-Duart et al. 2022, arXiv:2109.15035); higher is better.
+
+    ``sum(max(g, 0) in target quadrants) / (sum(max(g, 0)) + 1e-9)``. The target
+    region is given as ``quadrants`` (Quantus's mosaic labels ``(N, 4)``) or as ``masks``.
+    """
+    if quadrants is not None and masks is not None:
+        raise ValueError("focus: pass quadrants or masks, not both.")
+    if quadrants is not None:
+        problem, fmaps = maps_problem(model, x, targets, maps, method, batch_size,
+                                      output_index, method_options=method_options)
+        truth = quadrant_masks(quadrants, problem.layout.feature_shape)
+    else:
+        _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
+                                 output_index, method_options)
+    positive = np.maximum(fmaps, 0.0)
+    per_sample = (positive * truth).sum(axis=1) / (positive.sum(axis=1) + 1e-9)
+    return MetricResult(name="focus", value=aggregate(per_sample), per_sample=per_sample,
+                        higher_is_better=True)
