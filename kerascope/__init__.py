@@ -23,7 +23,7 @@ from kerascope import _default_backend
 
 _default_backend.choose()
 
-__version__ = "0.1.0"
+from kerascope._version import __version__  # noqa: E402
 
 #: Public names that are attributes of a module: imported on first access.
 _ATTRIBUTES = {

@@ -25,7 +25,7 @@ KERAS_PRIVATE = ("_flatten_layers", "_keras_history", "_call_has_training_arg", 
 MAX_LINES = 600
 #: Bottom up: the first entry of ``kerascope.<entry>`` decides a module's floor.
 FLOORS = (
-    ("_default_backend", "backend", "demo"),
+    ("_default_backend", "_version", "backend", "demo"),
     ("inputs",),
     ("engine",),
     ("methods", "feature_visualization", "filters"),

@@ -154,7 +154,7 @@ def write_in_memory(stage, arrays, runs, inputs, model, target, target_rows, pro
     import keras
     import numpy as np
 
-    import kerascope
+    from kerascope._version import __version__
     from kerascope import rendering
     from kerascope.report import Explained, write_report
 
@@ -187,7 +187,7 @@ def write_in_memory(stage, arrays, runs, inputs, model, target, target_rows, pro
         model_name=model_name or model.name, backend=keras.backend.backend(),
         input_shape=str(tuple(model.inputs[0].shape)),
         parameter_count=int(model.count_params()), preprocess=inputs.preprocess,
-        version=kerascope.__version__, keras_version=keras.__version__,
+        version=__version__, keras_version=keras.__version__,
         date=time.strftime("%Y-%m-%d %H:%M:%S"), probability_note=probability_note,
         notes=method_notes(runs) + inputs.notes + skipped,
     )

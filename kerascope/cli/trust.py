@@ -135,13 +135,13 @@ def _targets(text):
 def _facts(keras_model, inputs, title, extra):
     import keras
 
-    import kerascope
+    from kerascope._version import __version__
 
     return {"model": title, "backend": f"{keras.backend.backend()} (Keras {keras.__version__})",
             "input shape": str(tuple(keras_model.inputs[0].shape)),
             "inputs": f"{len(inputs.x)} image(s): " + ", ".join(
                 pathlib.Path(n).name for n in inputs.names),
-            "preprocessing": inputs.preprocess, **extra, "kerascope": kerascope.__version__,
+            "preprocessing": inputs.preprocess, **extra, "kerascope": __version__,
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
