@@ -199,3 +199,32 @@ def test_registered_with_its_papers():
     info = next(i for i in kerascope.methods.catalog() if i.name == "lrp")
     assert info.signed and "2106.13200" in info.paper and "Bach" in info.paper
     assert callable(kerascope.lrp)
+
+
+def test_cli_composite_option_and_callback(tmp_path):
+    from kerascope import cli
+    from kerascope.callbacks import MethodCallback
+    from kerascope.callbacks.summary import read_images
+    from tests.models import small_cnn
+
+    model = small_cnn(input_shape=(12, 12, 1), activation="relu")
+    model.save(tmp_path / "model.keras")
+    x = np.random.default_rng(8).random((2, 12, 12, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out"
+    code = cli.main(["explain", str(tmp_path / "model.keras"), str(tmp_path / "x.npy"),
+                     "-m", "lrp", "-o", "lrp.composite=epsilon_gamma_box", "--target", "1",
+                     "--out", str(out), "--quiet"])
+    assert code == 0
+    expected = kerascope.lrp(model, x, 1, composite="epsilon_gamma_box")[1]
+    plain = kerascope.lrp(model, x, 1)[1]
+    with np.load(out / "maps.npz") as archive:
+        np.testing.assert_allclose(archive["lrp"], expected, rtol=1e-5, atol=1e-7)
+    assert _rel(plain, expected) > 1e-2  # the option reached the method
+
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    callback = MethodCallback((x, None), "lrp", class_index=1, output_dir=tmp_path / "logs",
+                              composite="epsilon")
+    model.fit(x, np.array([0, 1]), epochs=2, verbose=0, callbacks=[callback])
+    assert [step for step, _ in read_images(callback.output_dir)["lrp"]] == [0, 1]
+    assert not callback.failures and callback.method.composite == "epsilon"

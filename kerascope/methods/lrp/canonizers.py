@@ -1,8 +1,8 @@
 """Canonizers: rewrite parts of a model into forms LRP rules apply to, for one pass.
 
 ``merge_batch_norm``: a BatchNormalization right after a Dense/Conv (no activation
-between) is merged into it for the pass, ``W' = W * s``, ``b' = (b - mean) * s +
-beta`` with ``s = gamma / sqrt(var + eps)``; the linear layer's rule uses the merged
+between) is merged into it for the pass, ``W' = W * s``, ``b' = b * s + t`` with
+``(s, t)`` the BatchNormalization's affine form (``engine.layers``); the linear layer's rule uses the merged
 weights and the BatchNormalization passes relevance through (zennit's
 ``SequentialMergeBatchNorm``, Anders et al. 2021, arXiv:2106.13200). Nothing is
 assigned: the merged values exist only inside the pass. The residual ``Add`` needs
@@ -10,15 +10,12 @@ no canonizer here: it is a layer, ruled by the norm rule.
 """
 
 import keras
-from keras import ops
 
 from kerascope.engine import keras_internals
+from kerascope.engine import layers as groups
 from kerascope.methods.lrp import layers as layers_lib
 
-MERGEABLE = tuple(
-    cls for cls in layers_lib.LINEAR
-    if cls not in (keras.layers.EinsumDense,)
-)
+MERGEABLE = tuple(cls for cls in groups.AFFINE if cls.__name__ != "EinsumDense")
 
 
 def _single_input_producer(layer):
@@ -66,17 +63,12 @@ def batch_norm_variables(bn):
 def merge(layer, values, bn, bn_values):
     """``(kernel, bias)`` of ``layer`` with ``bn`` merged (values read in the forward)."""
     gamma, beta, mean, variance = bn_values
-    scale = ops.rsqrt(variance + bn.epsilon)
-    if gamma is not None:
-        scale = scale * gamma
+    scale, shift = groups.affine_of_batch_norm(mean, variance, bn.epsilon, gamma, beta)
     weights = {id(v): value for v, value in zip(layer.weights, values)}
-    if isinstance(layer, layers_lib.SEPARABLE):
+    if isinstance(layer, groups.SEPARABLE_CONV):
         kernel = weights[id(layer.pointwise_kernel)]
     else:
         kernel = weights[id(layers_lib.kernel_variable(layer))]
     bias_var = layers_lib.bias_variable(layer)
-    bias = weights[id(bias_var)] if bias_var is not None else ops.zeros_like(mean)
-    bias = (bias - mean) * scale
-    if beta is not None:
-        bias = bias + beta
+    bias = shift if bias_var is None else weights[id(bias_var)] * scale + shift
     return layers_lib.pointwise_kernel_scale(layer, kernel, scale), bias
