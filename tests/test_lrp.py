@@ -228,3 +228,19 @@ def test_cli_composite_option_and_callback(tmp_path):
     model.fit(x, np.array([0, 1]), epochs=2, verbose=0, callbacks=[callback])
     assert [step for step, _ in read_images(callback.output_dir)["lrp"]] == [0, 1]
     assert not callback.failures and callback.method.composite == "epsilon"
+
+
+def test_batch_norm_merged_after_loading_and_only_when_its_conv_feeds_it_alone(stored, tmp_path):
+    model, x, targets = stored["bn"]
+    model.save(tmp_path / "bn.keras")
+    loaded = keras.saving.load_model(tmp_path / "bn.keras")
+    np.testing.assert_allclose(ref.explain(loaded, x, targets, "epsilon_plus")[0],
+                               ref.explain(model, x, targets, "epsilon_plus")[0],
+                               rtol=1e-5, atol=1e-7)
+    inputs = keras.Input((16, 16, 3))
+    conv = layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    h = layers.Add()([layers.BatchNormalization(name="norm")(conv), conv])
+    h = layers.GlobalAveragePooling2D()(layers.ReLU()(h))
+    skip = keras.Model(inputs, layers.Dense(5)(h))
+    with pytest.raises(ValueError, match="'norm'"):  # merging would change the skip
+        kerascope.lrp(skip, x, targets)

@@ -19,14 +19,22 @@ MERGEABLE = tuple(cls for cls in groups.AFFINE if cls.__name__ != "EinsumDense")
 
 
 def _single_input_producer(layer):
-    nodes = keras_internals.inbound_nodes(layer)
-    if len(nodes) != 1:
-        return None
-    tensors = keras.tree.flatten(nodes[0].input_tensors)
-    if len(tensors) != 1:
-        return None
-    found = keras_internals.producer(tensors[0])
-    return None if found is None else found[0]
+    """The layer whose output is ``layer``'s only input in every call of it (a loaded
+    model may hold several identical calls), or None."""
+    found = set()
+    for node in keras_internals.inbound_nodes(layer):
+        tensors = keras.tree.flatten(node.input_tensors)
+        origin = keras_internals.producer(tensors[0]) if len(tensors) == 1 else None
+        if origin is None:
+            return None
+        found.add(origin[0])
+    return found.pop() if len(found) == 1 else None
+
+
+def _only_consumer(layer):
+    """The one layer that takes ``layer``'s outputs, or None."""
+    found = {getattr(node, "operation", None) for node in keras_internals.outbound_nodes(layer)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _activation_is_linear(layer):
@@ -35,8 +43,8 @@ def _activation_is_linear(layer):
 
 
 def batch_norm_pairs(layers):
-    """``{linear layer: BatchNormalization}`` for each BatchNormalization whose
-    only input is the output of a Dense/Conv without activation, called once."""
+    """``{linear layer: BatchNormalization}`` for each BatchNormalization whose only
+    input is a Dense/Conv without activation that feeds nothing else."""
     pairs = {}
     for bn in layers:
         if not isinstance(bn, keras.layers.BatchNormalization):
@@ -44,7 +52,7 @@ def batch_norm_pairs(layers):
         linear = _single_input_producer(bn)
         if not isinstance(linear, MERGEABLE) or not _activation_is_linear(linear):
             continue
-        if len(keras_internals.inbound_nodes(linear)) != 1 or linear in pairs:
+        if _only_consumer(linear) is not bn or linear in pairs:
             continue
         rank = len(bn.input.shape) if hasattr(bn, "input") else None
         axis = bn.axis if not isinstance(bn.axis, (list, tuple)) else bn.axis[0]
