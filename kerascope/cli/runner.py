@@ -251,7 +251,8 @@ def explained_classes(outputs, probabilities, target):
         scores = probabilities
     n = len(scores)
     resolved = targets_lib.resolve(api_targets(target), n, scores.shape[-1])
-    rows = np.repeat(scores, resolved.per_input, axis=0)  # one row per (input, target)
+    # one row per (input, target), a tensor: numpy * torch.Tensor is refused
+    rows = keras.ops.convert_to_tensor(np.repeat(scores, resolved.per_input, axis=0))
     _, units = resolved.score()(rows, resolved.rows(0, n))
     return np.asarray(keras.ops.convert_to_numpy(units)).reshape(n, resolved.per_input)
 

@@ -60,6 +60,15 @@ def inbound_nodes(layer):
         raise _missing("Layer", "_inbound_nodes", "inbound_nodes") from None
 
 
+def outbound_nodes(layer):
+    """The graph calls that take ``layer``'s outputs; each node's ``operation`` is the
+    layer called. Reads ``Layer._outbound_nodes``."""
+    try:
+        return list(layer._outbound_nodes)
+    except AttributeError:
+        raise _missing("Layer", "_outbound_nodes", "outbound_nodes") from None
+
+
 def producer(tensor):
     """``(operation, output_index)`` of the layer that produced the symbolic
     ``tensor`` of a functional model, or None for a tensor with no history.

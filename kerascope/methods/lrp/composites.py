@@ -21,6 +21,7 @@ Named composites (Anders et al. 2021, arXiv:2106.13200; Montavon et al. 2019):
 import keras
 
 from kerascope.engine import keras_internals
+from kerascope.engine import layers as groups
 from kerascope.methods.lrp import canonizers
 from kerascope.methods.lrp import layers as layers_lib
 from kerascope.methods.lrp import rules as rules_lib
@@ -118,7 +119,7 @@ class Composite:
                 if layer.weights:
                     raise self._uncovered(layer, "its weights")
                 continue
-            if rule.linear and not isinstance(layer, layers_lib.LINEAR):
+            if rule.linear and not isinstance(layer, groups.AFFINE):
                 raise ValueError(
                     f"composite {self.name!r}: rule {rule!r} needs a Dense/Conv layer, "
                     f"but layer {layer.name!r} is a {type(layer).__name__}."

@@ -9,30 +9,16 @@ a depthwise part, then a pointwise part, each ruled on its own).
 import keras
 from keras import ops
 
+from kerascope.engine import layers as groups
 from kerascope.methods.lrp import rules as rules_lib
 
-L = keras.layers
-
-CONVOLUTIONS = (
-    L.Conv1D, L.Conv2D, L.Conv3D, L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose,
-    L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D,
-)
-DENSE = (L.Dense, L.EinsumDense)
-LINEAR = CONVOLUTIONS + DENSE
-ACTIVATIONS = (L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, L.Activation, L.Rescaling)
-SUMS = (L.Add, L.Average)
-AVERAGE_POOLING = tuple(
-    getattr(L, name) for name in (
-        "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-        "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
-    )
-)
-SEPARABLE = (L.SeparableConv1D, L.SeparableConv2D)
+#: Group names a composite's ``(match, rule)`` may use (``kerascope.engine.layers``).
 #: Weightless layers whose gradient is the right relevance flow (winner takes all,
 #: rearrangements) are ruled by nothing; so are all weightless layers not listed.
 GROUPS = {
-    "linear": LINEAR, "convolution": CONVOLUTIONS, "dense": DENSE,
-    "activation": ACTIVATIONS, "sum": SUMS, "average_pooling": AVERAGE_POOLING,
+    "linear": groups.AFFINE, "convolution": groups.CONV_LIKE, "dense": groups.DENSE_LIKE,
+    "activation": groups.ELEMENTWISE, "sum": groups.SUMS,
+    "average_pooling": groups.AVERAGE_POOLING,
 }
 
 
@@ -81,7 +67,7 @@ def linear_parts(layer, call, inputs, values, merged=None):
     weights = {id(v): value for v, value in zip(layer.weights, values)}
     x = inputs[0]
     axis = channel_axis(layer)
-    if isinstance(layer, SEPARABLE):
+    if isinstance(layer, groups.SEPARABLE_CONV):
         return _separable_parts(layer, x, weights, merged, axis)
     kernel_var, bias_var = kernel_variable(layer), bias_variable(layer)
     others = [(v, weights[id(v)]) for v in layer.weights
@@ -130,11 +116,11 @@ def _separable_parts(layer, x, weights, merged, axis):
 
 def pointwise_kernel_scale(layer, kernel, scale):
     """``kernel`` with each output channel multiplied by ``scale`` (BN merging)."""
-    if isinstance(layer, SEPARABLE):
+    if isinstance(layer, groups.SEPARABLE_CONV):
         return kernel * scale
-    if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
+    if isinstance(layer, groups.DEPTHWISE_CONV):
         shape = tuple(kernel.shape)
         return kernel * ops.reshape(scale, shape[-2:])
-    if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):
+    if isinstance(layer, groups.TRANSPOSED_CONV):
         return kernel * ops.reshape(scale, (-1, 1))
     return kernel * scale

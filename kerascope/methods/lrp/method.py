@@ -186,11 +186,8 @@ class LRP(Method):
             composite = composite.with_rules(self.layer_rules)
         return composite
 
-    def layers(self, model, sample):
+    def rules(self, model):
         self._binding.bind(model)
-        return ()
-
-    def rules(self):
         return self._binding.rules
 
     def attribute(self, ctx, x, row_targets):
