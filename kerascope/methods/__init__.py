@@ -36,6 +36,7 @@ from kerascope.methods.ablation import (  # noqa: E402
 )
 from kerascope.methods.lime import LIME  # noqa: E402
 from kerascope.methods.shapley import KernelSHAP  # noqa: E402
+from kerascope.methods.attention import AttentionRollout, GenericAttention  # noqa: E402
 
 __all__ = [
     "Method", "Context", "Explanation", "MethodInfo", "reduce_channels", "run", "get",
@@ -46,5 +47,5 @@ __all__ = [
     "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM",
     "ClassActivationMap", "FullGrad", "Smooth", "TestTimeAugmentation",
     "ExpectedGradients", "FeatureAblation", "KernelSHAP", "LIME", "superpixels",
-    "time_windows", "feature_groups",
+    "time_windows", "feature_groups", "AttentionRollout", "GenericAttention",
 ]
