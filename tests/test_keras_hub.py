@@ -73,7 +73,7 @@ def test_vit_attention_maps(vit, name):
 
 def test_vit_integrated_gradients_and_grad_cam(vit):
     model, x = vit
-    _, ig = kerascope.explain("integrated_gradients", model, x, 0, steps=8)
+    _, ig = kerascope.explain("integrated_gradients", model, x, 0, n_steps=8)
     assert ig.shape == (len(x), IMAGE, IMAGE) and np.isfinite(ig).all() and np.abs(ig).max() > 0
     encoder = next(layer.name for layer in model.layers[1].layers if "encoder" in layer.name)
     _, cam = kerascope.explain("grad_cam", model, x, 0, layer_name=encoder, reshape=True)
@@ -102,7 +102,7 @@ def test_bert_integrated_gradients_and_grad_cam(bert):
     model, x = bert
     backbone = model.layers[1] if hasattr(model.layers[1], "token_embedding") else next(
         layer for layer in model.layers if isinstance(layer, keras_hub.models.BertBackbone))
-    _, ig = kerascope.explain("integrated_gradients", model, x, 0, steps=8,
+    _, ig = kerascope.explain("integrated_gradients", model, x, 0, n_steps=8,
                               layer="token_embedding")
     assert ig.shape == (len(x), LENGTH) and np.isfinite(ig).all() and np.abs(ig).max() > 0
     _, cam = kerascope.explain("grad_cam", model, x, 0, layer_name="transformer_layer_1")
@@ -113,7 +113,7 @@ def test_bert_integrated_gradients_and_grad_cam(bert):
 def test_hub_tokenizer_words():
     """A keras-hub tokenizer (its id_to_token) names the tokens drawn."""
     tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-        vocabulary=["[PAD]", "[CLS]", "the", "cat", "sat"])
+        vocabulary=["[PAD]", "[CLS]", "the", "cat", "sat", "[UNK]"])
     page = sequences.attention_html([1, 2, 3, 4], [0.7, 0.1, 0.5, 0.2], tokenizer=tokenizer)
     for word in ("[CLS]", "the", "cat", "sat"):
         assert f">{word}<" in page
