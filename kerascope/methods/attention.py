@@ -61,7 +61,8 @@ def rollout(probabilities, head_fusion="mean", discard_ratio=0.0):
     in forward order (Abnar & Zuidema 2020, arXiv:2005.00928)."""
     result = None
     for a in probabilities:
-        a = discard_lowest(fuse_heads(np.asarray(a, np.float64), head_fusion), discard_ratio)
+        a = np.asarray(fuse_heads(np.asarray(a), head_fusion), np.float64)
+        a = discard_lowest(a, discard_ratio)
         eye = np.eye(a.shape[-1])
         a = 0.5 * a + 0.5 * eye
         a = a / a.sum(axis=-1, keepdims=True)
@@ -74,10 +75,9 @@ def generic_relevance(probabilities, gradients):
     in forward order (Chefer, Gur & Wolf 2021, arXiv:2103.15679)."""
     relevance = None
     for a, g in zip(probabilities, gradients):
-        a = np.asarray(a, np.float64)
-        cam = np.maximum(np.asarray(g, np.float64) * a, 0.0).mean(axis=1)
+        cam = np.maximum(np.asarray(g) * np.asarray(a), 0.0).mean(axis=1, dtype=np.float64)
         if relevance is None:
-            relevance = np.broadcast_to(np.eye(a.shape[-1]), cam.shape)
+            relevance = np.broadcast_to(np.eye(cam.shape[-1]), cam.shape)
         relevance = relevance + cam @ relevance
     return relevance
 
