@@ -214,6 +214,15 @@ def test_forward_order_and_model_unchanged(tiny):
     np.testing.assert_array_equal(model.predict(x, verbose=0), before)
 
 
+def test_methods_keep_no_per_call_state(tiny):
+    model, x = tiny
+    for name in ("attention_rollout", "generic_attention"):
+        method = kerascope.methods.get(name, drop_token=True)
+        before = {k: repr(v) for k, v in vars(method).items()}
+        method.explain(model, x, 1)
+        assert {k: repr(v) for k, v in vars(method).items()} == before, name
+
+
 def test_functions_on_known_matrices():
     a = np.array([[[[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.5, 0.5]]]])  # (1, 2, 2, 2)
     np.testing.assert_allclose(methods.fuse_heads(a, "max")[0], [[1.0, 0.5], [0.5, 1.0]])
