@@ -19,7 +19,10 @@ setup() {
     local extras="$backend,test,zarr"
     [ "$backend" = jax ] && extras="$extras,ray"
     [ "$backend" = torch ] && extras="$extras,quantus"  # tests/test_quantus.py
-    "$venv/bin/python" -m pip install -q -e ".[$extras]"
+    "$venv/bin/python" -m pip install -q -e ".[$extras,hub]" || return 1
+    # keras-hub's own pins pull tensorflow-text (and TensorFlow) into every environment;
+    # its models need only what the `hub` extra lists.
+    "$venv/bin/python" -m pip install -q --no-deps "keras-hub==0.32.0"
 }
 
 declare -A status pids

@@ -100,3 +100,41 @@ def call_with_variables(model, variables, x):
     mapping += list(zip(model.non_trainable_variables, non_trainable))
     with keras.StatelessScope(state_mapping=mapping):
         return model(x, training=False)
+
+
+def explicit_attention(layer):
+    """Make the ``keras.layers.MultiHeadAttention`` ``layer`` compute its attention
+    probabilities through its ``Softmax`` sub-layer (not the fused/flash kernel)
+    until the returned ``undo()``; returns ``(softmax_layer, undo)``.
+
+    Reads ``MultiHeadAttention._softmax`` and sets, on the instance only,
+    ``_flash_attention = False`` and a ``_compute_attention`` that asks for the
+    scores (``return_attention_scores=True``, the explicit path; the layer's
+    ``call`` still returns only its output)."""
+    try:
+        softmax = layer._softmax
+        original = layer._compute_attention
+        had_flash = "_flash_attention" in layer.__dict__
+        flash = layer.__dict__.get("_flash_attention")
+    except AttributeError:
+        raise _missing("MultiHeadAttention", "_softmax/_compute_attention",
+                       "explicit_attention") from None
+
+    def compute(*args, **kwargs):
+        if len(args) > 5:
+            args = args[:5] + (True,) + args[6:]
+        else:
+            kwargs["return_attention_scores"] = True
+        return original(*args, **kwargs)
+
+    object.__setattr__(layer, "_compute_attention", compute)
+    object.__setattr__(layer, "_flash_attention", False)
+
+    def undo():
+        object.__delattr__(layer, "_compute_attention")
+        if had_flash:
+            object.__setattr__(layer, "_flash_attention", flash)
+        else:
+            object.__delattr__(layer, "_flash_attention")
+
+    return softmax, undo

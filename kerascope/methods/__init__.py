@@ -40,6 +40,7 @@ from kerascope.methods.ablation import (  # noqa: E402
 from kerascope.methods.lime import LIME  # noqa: E402
 from kerascope.methods.shapley import KernelSHAP  # noqa: E402
 from kerascope.methods.lrp import LRP  # noqa: E402
+from kerascope.methods.attention import AttentionRollout, GenericAttention  # noqa: E402
 
 
 def _register_every_family():
@@ -64,5 +65,5 @@ __all__ = [
     "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM",
     "ClassActivationMap", "FullGrad", "Smooth", "TestTimeAugmentation",
     "ExpectedGradients", "FeatureAblation", "KernelSHAP", "LIME", "superpixels",
-    "time_windows", "feature_groups", "LRP",
+    "time_windows", "feature_groups", "LRP", "AttentionRollout", "GenericAttention",
 ]

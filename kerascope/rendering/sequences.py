@@ -41,7 +41,8 @@ from kerascope.rendering.maps import (
 
 __all__ = [
     "DIVERGING", "SEQUENTIAL", "tokens_html", "tokens_page", "table_figure",
-    "series_figure", "figure_png", "save_figure", "caption",
+    "series_figure", "figure_png", "save_figure", "caption", "attention_html",
+    "vit_overlay",
 ]
 
 
@@ -79,6 +80,8 @@ def caption(method=None, target=None, labels=None, probability=None):
 def _token_texts(tokens, vocabulary):
     if vocabulary is None:
         return [str(t) for t in tokens]
+    if hasattr(vocabulary, "id_to_token"):  # a keras-hub tokenizer
+        return [str(vocabulary.id_to_token(int(t))) for t in tokens]
     out = []
     for t in tokens:
         try:
@@ -134,6 +137,45 @@ def tokens_html(tokens, attributions, *, vocabulary=None, method=None, target=No
         + _colorbar_html(signed, scale, cmap)
         + "</div>"
     )
+
+
+def attention_html(tokens, token_map, *, vocabulary=None, tokenizer=None,
+                   signed=True, skip=(), **caption):
+    """A token map (``attention_rollout``, ``generic_attention``, IG at an
+    Embedding) drawn as the text itself, each token on a diverging background.
+
+    ``tokens``: the ``T`` ids (or strings) of one text; ``token_map``: ``(T,)``, or
+    ``(T - 1,)`` for a map without the class token (``drop_token=True``: the first
+    token is then not drawn). Words come from ``vocabulary`` (a list or dict) or a
+    keras-hub ``tokenizer`` (its ``id_to_token``). ``caption``: ``method``,
+    ``target``, ``labels``, ``probability``, ``outlier_perc``, ``scale``, ``cmap``.
+    """
+    tokens = list(tokens)
+    values = np.asarray(token_map, dtype=np.float64).reshape(-1)
+    if len(values) == len(tokens) - 1:
+        tokens = tokens[1:]
+    return tokens_html(tokens, values, vocabulary=tokenizer or vocabulary, signed=signed,
+                       skip=skip, **caption)
+
+
+def vit_overlay(image, token_map, *, alpha=0.6, **options):
+    """A ViT map over its image, uint8 RGB ``(H, W, 3)``: ``token_map`` is the
+    ``(H, W)`` image map of ``attention_rollout``/``generic_attention`` or a token
+    map ``(1 + g*g,)`` (class token first; its ``g x g`` patch grid is drawn,
+    upsampled to the image). ``options``: those of ``rendering.overlay``."""
+    values = np.asarray(token_map, dtype=np.float64)
+    if values.ndim == 1:
+        grid = int(round(np.sqrt(values.size - 1)))
+        if grid * grid != values.size - 1:
+            raise ValueError(
+                f"token_map: {values.size} positions are not a class token and a square "
+                f"grid of patches."
+            )
+        values = values[1:].reshape(grid, grid)
+        height, width = np.shape(image)[:2]
+        if height % grid == 0 and width % grid == 0:  # each patch's value over its pixels
+            values = np.kron(values, np.ones((height // grid, width // grid)))
+    return rendering.overlay(values, image, alpha=alpha, **options)
 
 
 def _colorbar_html(signed, scale, cmap=None):
