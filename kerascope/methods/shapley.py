@@ -132,6 +132,10 @@ class KernelSHAP(FeatureMaskMethod):
     signed = True
     mean_references = False
 
+    #: ``kerascope explain``: 512 coalitions per image (about 10 per superpixel), not
+    #: the shap package's ``2 M + 2048``, so the demo's report stays a matter of seconds.
+    cli_options = {"num_samples": 512}
+
     def __init__(self, feature_mask=None, baseline=0.0, references=None, num_samples="auto",
                  seed=None, inputs=None, channel_reduction="mean"):
         super().__init__(feature_mask, baseline, references, inputs, channel_reduction)
