@@ -211,7 +211,8 @@ def _done(console, quiet, table, out, what):
               help="A method (repeatable, or comma-separated). Default: "
                    + ", ".join(DEFAULT_METHODS) + ".")
 @click.option("--metric", "metrics_", multiple=True, metavar="NAME",
-              help="A metric (repeatable, or comma-separated). Default: "
+              help="A metric (repeatable, or comma-separated), or 'all' (every registered "
+                   "metric the inputs allow: masked ones with masks). Default: "
                    + ", ".join(DEFAULT_METRICS) + ", plus " + ", ".join(MASK_METRICS)
                    + " with masks.")
 @click.option("--masks", type=click.Path(path_type=pathlib.Path), default=None,
@@ -230,7 +231,12 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
     from kerascope import metrics as km
 
     infos = []
-    for name in split_values(metrics_) or DEFAULT_METRICS:
+    names = split_values(metrics_) or DEFAULT_METRICS
+    every = "all" in names
+    for name in names:
+        if name == "all":
+            infos += km.catalog()
+            continue
         try:
             infos.append(km.get(name))
         except ValueError:
@@ -251,6 +257,8 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
         mask_array = np.stack(inputs.masks)
     if not metrics_ and mask_array is not None:
         infos += [km.get(name) for name in MASK_METRICS]
+    if every:  # --metric all: the metrics these inputs allow (the masked ones need masks)
+        infos = [info for info in infos if mask_array is not None or not info.needs_masks]
     needing = [info.name for info in infos if info.needs_masks]
     if needing and mask_array is None:
         raise UserError(f"--masks: the metric(s) {', '.join(needing)} need ground-truth masks "

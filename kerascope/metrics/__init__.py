@@ -18,7 +18,8 @@ robustness (max_sensitivity, average_sensitivity; need a ``method``) and
 complexity (sparseness, complexity); Quantus's perturbation metrics in
 perturbation.py (selectivity, region_perturbation, irof, faithfulness_estimate,
 monotonicity_correlation, sensitivity_n, infidelity), axiomatic (completeness),
-localization's top_k_intersection and focus.
+localization's top_k_intersection and focus; randomization (smooth_mprt,
+efficient_mprt, in mprt.py; the sanity checks are in randomization.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kerascope.metrics.base import (
     MetricResult,
     explain_maps,
     method_label,
+    progress_bar,
     named_methods,
     prepare,
 )
@@ -62,6 +64,7 @@ from kerascope.metrics.perturbation import (
     sensitivity_n,
 )
 from kerascope.metrics.axiomatic import completeness
+from kerascope.metrics.mprt import efficient_mprt, smooth_mprt
 from kerascope.metrics.robustness import average_sensitivity, max_sensitivity
 from kerascope.metrics.complexity import complexity, entropy, gini, sparseness
 from kerascope.metrics.registry import ALIASES, REGISTRY, MetricInfo, catalog, get
@@ -71,7 +74,8 @@ from kerascope.rendering.trust import png as figure_png
 
 def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
              metrics=("deletion", "insertion"), masks=None, maps=None, batch_size=32,
-             metric_options=None, method_options=None, output_index=0, use_logits=False):
+             metric_options=None, method_options=None, output_index=0, use_logits=False,
+             verbose=0):
     """Evaluate several methods with several metrics; return one table row per pair.
 
     Args:
@@ -85,6 +89,8 @@ def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
         metric_options: ``{metric name: {option: value}}``.
         method_options: ``{method label: {option: value}}`` for named methods.
         use_logits: score before a final softmax in the faithfulness metrics.
+        verbose: 1 shows a Keras progress bar over the (method, metric) pairs, 0
+            hides it ("auto": only for iterables on a terminal, i.e. never here).
 
     Returns:
         A list of dicts with keys ``method``, ``metric``, ``value``, ``std``, ``n``,
@@ -122,6 +128,9 @@ def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
     units = problem.units
 
     rows = []
+    bar = progress_bar(len(named) * len(infos)
+                       + len(given) * sum(not info.needs_method for info in infos),
+                       verbose, unit="metric")
     candidates = [(label, method, None) for label, method in named.items()]
     candidates += [(label, None, np.asarray(array)) for label, array in given.items()]
     for label, method, ready in candidates:
@@ -157,6 +166,8 @@ def evaluate(model, x, targets=None, methods=("vanilla_gradients",),
             row["explain_seconds"] = explain_seconds
             row["result"] = result
             rows.append(row)
+            if bar is not None:
+                bar.add(1)
     return rows
 
 
@@ -198,5 +209,5 @@ __all__ = [
     "sparseness", "complexity", "gini", "entropy",
     "completeness", "selectivity", "region_perturbation", "irof", "faithfulness_estimate",
     "monotonicity_correlation", "sensitivity_n", "infidelity", "relevance_rank_accuracy",
-    "top_k_intersection", "focus",
+    "top_k_intersection", "focus", "smooth_mprt", "efficient_mprt",
 ]

@@ -459,3 +459,16 @@ def rng_from(seed) -> np.random.Generator:
         return seed
     return np.random.default_rng(seed)
 
+
+
+def progress_bar(total, verbose, unit="step"):
+    """A Keras ``Progbar`` of ``total`` steps when ``verbose`` asks for one
+    (``kerascope.explain``'s convention: 1 shows, 0 hides, "auto" only for
+    iterables on a terminal), else None."""
+    from kerascope.api import show_progress
+
+    if not show_progress(verbose, np.zeros((total, 1))):
+        return None
+    import keras
+
+    return keras.utils.Progbar(total, unit_name=unit)

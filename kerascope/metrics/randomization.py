@@ -54,7 +54,8 @@ from kerascope.engine.validation import check_inputs
 __all__ = [
     "SanityResult", "MEASURES", "similarity", "cascading_randomization",
     "independent_randomization", "data_randomization", "random_logit", "edge_map",
-    "randomizable_layers", "random_weights", "check_measures", "RANDOMIZATIONS",
+    "randomizable_layers", "random_weights", "clone_with_weights", "select_layers",
+    "check_measures", "RANDOMIZATIONS",
 ]
 
 # ------------------------------------------------------------------------------ result
@@ -152,7 +153,7 @@ def randomizable_layers(model):
             if layer.weights and not isinstance(layer, keras.Model)]
 
 
-def _clone(model, sample):
+def clone_with_weights(model, sample):
     """A copy of ``model`` with the same weights (the user's model is not touched)."""
     try:
         copy = keras.models.clone_model(model)
@@ -239,7 +240,7 @@ def _truncated_normal(rng, shape):
     return values
 
 
-def _select_layers(copy, layers):
+def select_layers(copy, layers):
     candidates = randomizable_layers(copy)
     if not candidates:
         raise ValueError("model: no layer has weights to randomize.")
@@ -266,9 +267,9 @@ def _model_randomization(kind, model, x, targets, method, layers, measures, batc
     if randomization not in RANDOMIZATIONS:
         raise ValueError(f"randomization: expected one of {RANDOMIZATIONS}, got {randomization!r}.")
     problem = prepare(model, x, targets, batch_size, False, output_index)
-    copy = _clone(model, problem.x)
+    copy = clone_with_weights(model, problem.x)
     trained = copy.get_weights()
-    chosen = _select_layers(copy, layers)
+    chosen = select_layers(copy, layers)
     top_down = list(reversed(chosen))
 
     def maps_of(current):
@@ -397,7 +398,7 @@ def data_randomization(model, x, targets=None, method="vanilla_gradients", *, tr
             )
     else:
         x_train = check_inputs(x_train, model, name="train_data")
-        random_model = _clone(model, problem.x)
+        random_model = clone_with_weights(model, problem.x)
         for index, layer in enumerate(randomizable_layers(random_model)):
             layer.set_weights(random_weights(layer, seed + index, randomization))
         if compile_kwargs is not None:
