@@ -436,7 +436,7 @@ class FeatureMaskMethod(PerturbationMethod):
         """``(plan, fills)`` for rows ``x``."""
         explained = self.explained(x)
         feature_mask = self.feature_mask
-        if feature_mask == "superpixels" or (
+        if (isinstance(feature_mask, str) and feature_mask == "superpixels") or (
                 feature_mask is None and self.image_superpixels and is_image(x, ctx.channel_axis)):
             masks = superpixels(x, channel_axis=ctx.channel_axis)
             ctx.record("feature_mask", masks)
