@@ -35,6 +35,7 @@ from kerascope.rendering.maps import (
     colormap,
     clip_scale,
     colorize,
+    overlay as _overlay,
     format_value as _format,
     title,
 )
@@ -175,7 +176,7 @@ def vit_overlay(image, token_map, *, alpha=0.6, **options):
         height, width = np.shape(image)[:2]
         if height % grid == 0 and width % grid == 0:  # each patch's value over its pixels
             values = np.kron(values, np.ones((height // grid, width // grid)))
-    return rendering.overlay(values, image, alpha=alpha, **options)
+    return _overlay(values, image, alpha=alpha, **options)
 
 
 def _colorbar_html(signed, scale, cmap=None):

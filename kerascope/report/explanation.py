@@ -20,6 +20,7 @@ import pathlib
 import numpy as np
 
 from kerascope import rendering
+from kerascope.report import text as text_inputs
 
 __all__ = ["MethodRun", "Explained", "render_report", "write_report", "mask_share", "top_k"]
 
@@ -63,6 +64,10 @@ class Explained:
         model_name, backend, input_shape, parameter_count, preprocess, version,
         keras_version, date: the header.
         notes: extra lines for the header (e.g. how method defaults were set).
+        tokens: for a text model, the words of each input (``pixels`` may then be
+            None); token maps ``(K, T)`` are drawn as the text (``report.text``).
+        vocabulary: instead of ``tokens``: id -> word (list, dict or keras-hub
+            tokenizer), the ids read from ``inputs``.
     """
 
     names: list
@@ -83,6 +88,8 @@ class Explained:
     date: str = ""
     probability_note: str = ""
     notes: list = dataclasses.field(default_factory=list)
+    tokens: list | None = None
+    vocabulary: object = None
 
 
 def mask_share(values, mask, signed=True):
@@ -179,9 +186,31 @@ def _fmt(value):
     return rendering.format_value(float(value))
 
 
+def _caption(data, run, i, j, target, probability, shares):
+    caption = f"target {escape(_class_text(data.labels, target))}"
+    if probability is not None:
+        caption += f", p={_probability(probability)}"
+    if shares:
+        share = shares[run.name][i][j]
+        if np.isfinite(share):
+            caption += f" · <span class='share'>{share:.0%} in mask</span>"
+    return caption
+
+
+def _input(data, i):
+    """Input ``i``: its text for a text model, else its image."""
+    if text_inputs.is_text(data):
+        return text_inputs.text_input(data, i)
+    return (f"<img class='input-image' alt='input' "
+            f"src='{_uri(rendering.to_rgb(data.pixels[i]))}'>")
+
+
 def _map_cell(data, run, i, j, target, probability, shares, strips):
     """One labelled map: the overlay, its colour bar and a caption (method, target)."""
     values = np.asarray(run.maps[i][j], dtype=np.float64)
+    if values.ndim == 1 and text_inputs.is_text(data):
+        return text_inputs.token_cell(data, run, i, j, _caption(data, run, i, j, target,
+                                                               probability, shares))
     floor = rendering.offset(values, run.signed)
     _, scale = rendering.normalize(values, run.signed, floor=floor)
     picture = rendering.overlay(values, data.pixels[i], signed=run.signed,
@@ -190,13 +219,7 @@ def _map_cell(data, run, i, j, target, probability, shares, strips):
     bottom = f"-{_fmt(scale)}" if run.signed and scale > 0 else _fmt(floor)
     ticks = (f"<span>{top}</span><span>0</span><span>{bottom}</span>" if run.signed
              else f"<span>{top}</span><span>{bottom}</span>")
-    caption = f"target {escape(_class_text(data.labels, target))}"
-    if probability is not None:
-        caption += f", p={_probability(probability)}"
-    if shares:
-        share = shares[run.name][i][j]
-        if np.isfinite(share):
-            caption += f" · <span class='share'>{share:.0%} in mask</span>"
+    caption = _caption(data, run, i, j, target, probability, shares)
     return (f'<div class="cell"><img class="map" alt="{escape(run.name)}" '
             f'src="{_uri(picture)}"><div class="bar"><img alt="colour bar" '
             f'src="{strips[run.signed]}"><div class="ticks">{ticks}</div></div></div>'
@@ -219,13 +242,13 @@ def _by_input(data, targets, ranked, cells):
     out = [f"<p class='small'>Inputs: {links}</p>"]
     for i in range(len(data.names)):
         out.append(f"<section class='by-input' id='input-{i}'><div class='input-head'>"
-                   f"<div class='input'><img class='input-image' alt='input' "
-                   f"src='{_uri(rendering.to_rgb(data.pixels[i]))}'></div><div>"
+                   f"<div class='input'>{_input(data, i)}</div><div>"
                    f"<h3>{escape(data.names[i])}</h3><div class='preds'>"
                    f"{_predictions(data, ranked, i, targets[i][0])}</div></div></div>")
+        kind = "grid-cell text" if text_inputs.is_text(data) else "grid-cell"
         for j in range(len(targets[i])):
             for family in families:
-                grid = "".join(f"<div class='grid-cell'>{cells[(r, i, j)]}</div>"
+                grid = "".join(f"<div class='{kind}'>{cells[(r, i, j)]}</div>"
                                for r, run in enumerate(data.runs)
                                if (run.family or "other") == family)
                 out.append(f"<div class='family'><div class='family-name'>{escape(family)}"
@@ -247,9 +270,10 @@ def render_report(data: Explained) -> str:
                                   for j in range(k)]
                                 for i in range(n)]
 
+    text = text_inputs.is_text(data)
     out = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">",
            f"<title>kerascope report: {escape(data.model_name)}</title>",
-           f"<style>{PAGE_CSS}</style>\n</head>\n<body>",
+           f"<style>{PAGE_CSS}{text_inputs.TEXT_CSS if text else ''}</style>\n</head>\n<body>",
            f"<h1>kerascope report: {escape(data.model_name)}</h1>"]
     header = [
         ("model", data.model_name),
@@ -258,7 +282,7 @@ def render_report(data: Explained) -> str:
         ("input shape", data.input_shape),
         ("parameters", f"{data.parameter_count:,}" if data.parameter_count is not None else "?"),
         ("preprocessing", data.preprocess),
-        ("inputs", f"{n} image(s), {k} target(s) each"),
+        ("inputs", f"{n} {'text' if text else 'image'}(s), {k} target(s) each"),
         ("kerascope", data.version),
         ("date", data.date),
     ]
@@ -271,6 +295,11 @@ def render_report(data: Explained) -> str:
     # explanations
     out.append("<h2>Explanations</h2>")
     out.append(
+        "<p class='small'>Token maps are drawn as the text: each token on a background "
+        "coloured by its value (the value in its tooltip), with the map's colour bar below; "
+        "the colours saturate at the value holding 98% of the map's mass. Signed maps: red "
+        "is evidence for the target, blue against. Parameters and times: see Methods below."
+        "</p>" if text else
         "<p class='small'>Each map is drawn over a grayscale copy of its input, more opaque "
         "where it is stronger; its colour bar is in the map's own units, clipped at the value "
         "holding 98% of the map's mass (the brightest 2% saturate). Signed maps: red is "
@@ -297,8 +326,7 @@ def render_report(data: Explained) -> str:
             if j == 0:
                 preds = _predictions(data, ranked, i, targets[i][0])
                 out.append(
-                    f'<td rowspan="{k}" class="input"><img class="input-image" alt="input" '
-                    f'src="{_uri(rendering.to_rgb(data.pixels[i]))}">'
+                    f'<td rowspan="{k}" class="input">{_input(data, i)}'
                     f'<div class="cap">{escape(data.names[i])}</div></td>'
                     f'<td rowspan="{k}" class="preds">{preds}</td>')
             out.extend("<td>" + cells[(r, i, j)].replace('<img class="map"', '<img class="map wide"', 1)
@@ -327,8 +355,10 @@ def render_report(data: Explained) -> str:
                + "</tr>" + "".join(rows) + "</table>")
     # pipeline
     out.append("<h2>Pipeline: what the model was fed</h2>")
-    out.append(f"<p class='small'>Preprocessing: {escape(data.preprocess)}. The thumbnail shows "
-               "the model input itself, stretched from its minimum to its maximum.</p>")
+    out.append(f"<p class='small'>Preprocessing: {escape(data.preprocess)}. "
+               + ("The ids the model was fed (the first 64)." if text else
+                  "The thumbnail shows the model input itself, stretched from its minimum "
+                  "to its maximum.") + "</p>")
     out.append('<table class="pipeline"><tr><th>input</th><th>fed</th><th>shape</th><th>dtype</th>'
                "<th>min</th><th>max</th><th>mean</th></tr>")
     for i in range(n):
@@ -336,9 +366,13 @@ def render_report(data: Explained) -> str:
         fed_image = fed[0] if fed.ndim == 4 else fed
         values = fed.astype(np.float64)
         low, high = float(values.min()), float(values.max())
-        thumb = rendering.to_rgb(fed_image, (low, high if high > low else low + 1.0))
+        if text:  # the ids themselves
+            shown = f"<code>{escape(' '.join(str(v) for v in fed.reshape(-1)[:64]))}</code>"
+        else:
+            thumb = rendering.to_rgb(fed_image, (low, high if high > low else low + 1.0))
+            shown = f"<img alt='fed' src='{_uri(thumb)}'>"
         out.append(
-            f"<tr><td>{escape(data.names[i])}</td><td><img alt='fed' src='{_uri(thumb)}'></td>"
+            f"<tr><td>{escape(data.names[i])}</td><td>{shown}</td>"
             f"<td>{escape(tuple(fed.shape))}</td><td>{escape(fed.dtype)}</td><td>{low:.4g}</td>"
             f"<td>{high:.4g}</td><td>{values.mean():.4g}</td></tr>")
     out.append("</table>")
