@@ -233,3 +233,44 @@ def test_metric_options_reach_the_metric_and_bad_ones_are_rejected(tmp_path, cap
                             "--metric", "deletion", "--metric-option", option, "--out", bad],
                            capsys)
         assert_rejected(code, err, bad, *needles)
+
+
+def test_evaluate_metric_all_runs_every_metric_the_demo_allows(tmp_path, capsys):
+    """``--metric all`` on the demo (which brings masks) runs every registered metric,
+    the slow per-feature ones with the command's cheaper options, recorded as such."""
+    from kerascope.cli.metric_defaults import metric_defaults
+
+    out = tmp_path / "all"
+    code, _, err = run(["evaluate", "--demo", "--metric", "all", "-m", "vanilla_gradients",
+                        "--num-images", "2", "--out", out], capsys)
+    assert code == 0, err
+    record = json.loads((out / "metrics.json").read_text())
+    _, x, masks, _ = _demo(2)
+    assert masks is not None  # the colour demo: the masked metrics (focus too) apply
+    expected = set(metrics.REGISTRY)
+    assert {row["metric"] for row in record["rows"]} == expected
+    assert all(row["method"] == "vanilla_gradients" and row["n"] == 2
+               for row in record["rows"])
+    assert len(record["rows"]) == len(expected)
+    # The command's defaults (not the API's Quantus ones) are recorded and used.
+    defaults = metric_defaults(x.shape[1] * x.shape[2])
+    assert record["metric_options"] == defaults
+    assert defaults["monotonicity_correlation"]["features_in_step"] > 1
+    page = (out / "report.html").read_text()
+    for name in expected:
+        assert f"<th>{name} " in page or f">{name}<" in page, name
+    assert "monotonicity_correlation (features_in_step=" in page
+
+
+def test_metric_options_override_the_command_defaults():
+    from kerascope.cli.metric_defaults import effective_options, metric_defaults
+
+    defaults = metric_defaults(64 * 64)
+    assert defaults["faithfulness_estimate"] == {"features_in_step": 64}
+    assert metric_defaults(10)["sensitivity_n"] == {"features_in_step": 1}
+    got = effective_options(["monotonicity_correlation", "deletion"],
+                            {"monotonicity_nguyen": {"nr_samples": 3},
+                             "deletion": {"steps": 4}},
+                            64 * 64, metrics.ALIASES)
+    assert got == {"monotonicity_correlation": {"features_in_step": 64, "nr_samples": 3},
+                   "deletion": {"steps": 4}}
