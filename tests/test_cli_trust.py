@@ -82,7 +82,12 @@ def test_evaluate_on_the_demo_writes_the_api_values_table_and_curves(tmp_path, c
     assert "mean_curve" not in got[("vanilla_gradients", "sparseness")]
     page = (out / "report.html").read_text()
     assert "<h2>Metrics</h2>" in page and "<h2>Curves</h2>" in page
-    assert "deletion ↓" in page and "insertion ↑" in page and "sparseness ↑" in page
+    assert page.count("<section class=\"metric-family\"") == 2  # faithfulness, complexity
+    assert "<h3>faithfulness</h3>" in page and "<h3>complexity</h3>" in page
+    for name, direction in (("deletion", "lower"), ("insertion", "higher"),
+                            ("sparseness", "higher")):
+        assert re.search(f"<th>{name}</th><td class=\"dir\">[↑↓] {direction} is better</td>",
+                         page), name
     assert len(_images_in(page)) == 2  # deletion and insertion curves, embedded
     assert "http" not in page.replace("arXiv", "")  # self-contained
 
@@ -133,7 +138,8 @@ def test_evaluate_scores_localization_with_the_demo_masks_or_a_masks_file(tmp_pa
         rows = metrics.evaluate(model, x, "predicted", methods=["gradients_inputs"],
                                 metrics=["pointing_game", "relevance_mass"], masks=masks)
         assert {r["metric"]: r["value"] for r in rows} == pytest.approx(got, abs=1e-6)
-        assert "pointing_game ↑" in (out / "report.html").read_text()
+        assert "<th>pointing_game</th><td class=\"dir\">↑ higher is better</td>" in \
+            (out / "report.html").read_text()
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -233,3 +239,81 @@ def test_metric_options_reach_the_metric_and_bad_ones_are_rejected(tmp_path, cap
                             "--metric", "deletion", "--metric-option", option, "--out", bad],
                            capsys)
         assert_rejected(code, err, bad, *needles)
+
+
+def test_evaluate_metric_all_runs_every_metric_the_demo_allows(tmp_path, capsys):
+    """``--metric all`` on the demo (which brings masks) runs every registered metric,
+    the slow per-feature ones with the command's cheaper options, recorded as such."""
+    from kerascope.cli.metric_defaults import metric_defaults
+
+    out = tmp_path / "all"
+    code, _, err = run(["evaluate", "--demo", "--metric", "all", "-m", "vanilla_gradients",
+                        "--num-images", "2", "--out", out], capsys)
+    assert code == 0, err
+    record = json.loads((out / "metrics.json").read_text())
+    _, x, masks, _ = _demo(2)
+    assert masks is not None  # the colour demo: the masked metrics (focus too) apply
+    expected = set(metrics.REGISTRY)
+    assert {row["metric"] for row in record["rows"]} == expected
+    assert all(row["method"] == "vanilla_gradients" and row["n"] == 2
+               for row in record["rows"])
+    assert len(record["rows"]) == len(expected)
+    # The command's defaults (not the API's Quantus ones) are recorded and used.
+    defaults = metric_defaults(x.shape[1] * x.shape[2])
+    assert record["metric_options"] == defaults
+    assert defaults["monotonicity_correlation"]["features_in_step"] > 1
+    page = (out / "report.html").read_text()
+    families = {metrics.REGISTRY[name].family for name in expected}
+    assert page.count("<section class=\"metric-family\"") == len(families)
+    for name in expected:
+        direction = "higher" if metrics.REGISTRY[name].higher_is_better else "lower"
+        assert re.search(f"<th>{name}</th><td class=\"dir\">[↑↓] {direction} is better</td>",
+                         page), name
+    assert "monotonicity_correlation (features_in_step=" in page
+
+
+def test_metric_options_override_the_command_defaults():
+    from kerascope.cli.metric_defaults import effective_options, metric_defaults
+
+    defaults = metric_defaults(64 * 64)
+    assert defaults["faithfulness_estimate"] == {"features_in_step": 64}
+    assert metric_defaults(10)["sensitivity_n"] == {"features_in_step": 1}
+    got = effective_options(["monotonicity_correlation", "deletion"],
+                            {"monotonicity_nguyen": {"nr_samples": 3},
+                             "deletion": {"steps": 4}},
+                            64 * 64, metrics.ALIASES)
+    assert got == {"monotonicity_correlation": {"features_in_step": 64, "nr_samples": 3},
+                   "deletion": {"steps": 4}}
+
+
+def test_the_metrics_section_groups_by_family_with_each_direction_escaped():
+    import dataclasses
+
+    from kerascope.report.trust import metrics_section
+
+    infos = {name: metrics.get(name) for name in ("deletion", "sparseness", "complexity",
+                                                  "pointing_game")}
+    infos["odd<metric>"] = dataclasses.replace(metrics.get("complexity"), name="odd<metric>",
+                                               family="fam&ily", summary="a <b>bold</b> claim")
+    rows = [{"method": method, "metric": metric, "value": value, "std": 0.1, "n": 2}
+            for metric in infos for method, value in (("m<1>", 0.25), ("plain", 0.75))]
+    page = metrics_section(rows, infos, {})
+    sections = re.findall(r'<section class="metric-family" data-family="([^"]*)">'
+                          r'<h3>([^<]*)</h3>(.*?)</section>', page, re.S)
+    assert [(a, b) for a, b, _ in sections] == [
+        ("faithfulness", "faithfulness"), ("complexity", "complexity"),
+        ("localization", "localization"), ("fam&amp;ily", "fam&amp;ily")]
+    body = dict((family, text) for family, _, text in sections)
+    # Each metric sits in its family's block, its direction next to it.
+    assert "<th>deletion</th><td class=\"dir\">↓ lower is better</td>" in body["faithfulness"]
+    assert "<th>sparseness</th><td class=\"dir\">↑ higher is better</td>" in body["complexity"]
+    assert "<th>complexity</th><td class=\"dir\">↓ lower is better</td>" in body["complexity"]
+    assert "<th>pointing_game</th><td class=\"dir\">↑ higher is better</td>" in \
+        body["localization"]
+    assert "<th>odd&lt;metric&gt;</th>" in body["fam&amp;ily"]
+    assert "<b>" not in page and "m&lt;1&gt;" in page and "a &lt;b&gt;bold" in page
+    # The best method is in bold per the direction: lower deletion, higher sparseness.
+    assert re.search(r'<th>deletion</th>.*?<td class="num best">0\.2500', body["faithfulness"],
+                     re.S)
+    assert re.search(r'<th>sparseness</th>.*?<td class="num">0\.2500.*?'
+                     r'<td class="num best">0\.7500', body["complexity"], re.S)

@@ -29,6 +29,7 @@ from kerascope.cli.common import (COMMON_OPTIONS, UserError, check_out, consoles
                                   parse_target, progress_bar, quiet_frameworks, split_values,
                                   staged_output, with_options)
 from kerascope.cli.demo import demo_inputs
+from kerascope.cli.metric_defaults import effective_options
 from kerascope.cli.model_files import check_against_model
 from kerascope.cli.reading import open_inputs
 
@@ -219,7 +220,10 @@ def _done(console, quiet, table, out, what):
               help="Ground-truth masks for the localization metrics: a .npy of (N, H, W) "
                    "booleans, one per input (the colour demo brings its own).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="METRIC.KEY=VALUE",
-              help="A metric option, e.g. --metric-option deletion.steps=20 (repeatable).")
+              help="A metric option, e.g. --metric-option deletion.steps=20 (repeatable); "
+                   "the command groups pixels by about 64 for faithfulness_estimate, "
+                   "monotonicity_correlation (10 draws) and sensitivity_n, and uses 10 "
+                   "samples for smooth_mprt (the Python API keeps Quantus's defaults).")
 @with_options(COMMON_OPTIONS)
 def evaluate(model, images, use_demo, num_images, target, layer, options, preprocess, unsafe,
              methods_, metrics_, masks, metric_options, batch_size, out, force, quiet, debug):
@@ -265,6 +269,9 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
                         "(a .npy of (N, H, W) booleans).")
     infos = list({info.name: info for info in infos}.values())
     x = np.concatenate(inputs.x)
+    size = x.shape[2:4] if inputs.spec.channels_first else x.shape[1:3]
+    metric_opts = effective_options([info.name for info in infos], metric_opts,
+                                    int(np.prod(size)), km.ALIASES)
 
     rows = []
     with progress_bar(err, quiet, width=28, eta=False) as progress:
@@ -293,7 +300,9 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
         "target": "predicted class" if targets == "predicted" else f"class {targets}",
         "methods": "; ".join(f"{n} ({params_text(o)})" for n, o, _ in planned),
         "masks": "none" if mask_array is None else (str(masks) if masks is not None
-                                                     else "the demo's ground-truth masks")})
+                                                     else "the demo's ground-truth masks"),
+        "metric options": "; ".join(f"{n} ({params_text(o)})" for n, o in metric_opts.items())
+        or "defaults"})
     record = {
         "model": title, "inputs": [pathlib.Path(n).name for n in inputs.names],
         "target": targets, "methods": {n: jsonable(o) for n, o, _ in planned},

@@ -1,8 +1,9 @@
 """The report of ``kerascope evaluate`` and ``kerascope sanity``: one self-contained
 HTML page (PNG figures embedded as data URIs) with
 
-* *Metrics*: one row per method, one column per metric (the mean over the inputs,
-  ± std), the direction of a better value and the best method's cell in bold; the
+* *Metrics*: one table per family of metrics (faithfulness, localization...), one row
+  per metric with its direction ("higher is better" / "lower is better"), one column
+  per method (the mean over the inputs, ± std, the best method's cell in bold); the
   deletion/insertion (and ROAD) curves of every method overlaid;
 * *Sanity checks*: per method and check, the similarity table per randomized layer,
   the figure of Adebayo et al. 2018 (arXiv:1810.03292) and the strip of maps per step.
@@ -17,7 +18,8 @@ from kerascope.report.explanation import PAGE_CSS, escape
 
 _EXTRA_CSS = """
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.best{font-weight:700} img.fig{max-width:100%;height:auto;display:block;margin:6px 0}
+td.best{font-weight:700} td.dir{white-space:nowrap} td.about{min-width:260px}
+section.metric-family{margin:10px 0 18px} section.metric-family h3{text-transform:capitalize;margin:14px 0 6px} img.fig{max-width:100%;height:auto;display:block;margin:6px 0}
 .figs{display:flex;flex-wrap:wrap;gap:16px} .figs img{max-width:560px}
 """
 
@@ -54,31 +56,33 @@ def metrics_section(rows, metric_infos, curves):
             higher = metric_infos[metric].higher_is_better
             best[metric] = (max if higher else min)(values)[1]
     out = ["<h2>Metrics</h2>",
-           "<p class=\"small\">Mean over the inputs ± standard deviation; ↑ higher is better, "
-           "↓ lower is better; the best method per metric in bold.</p>",
-           "<div class=\"scroll\"><table><tr><th>method</th>"]
+           "<p class=\"small\">Mean over the inputs ± standard deviation, one table per "
+           "family of metrics; the best method per metric in bold.</p>"]
+    families = {}
     for metric in metrics:
-        arrow = "↑" if metric_infos[metric].higher_is_better else "↓"
-        out.append(f"<th>{escape(metric)} {arrow}</th>")
-    out.append("</tr>")
-    for method in methods:
-        out.append(f"<tr><th>{escape(method)}</th>")
-        for metric in metrics:
-            row = cell.get((method, metric))
-            if row is None:
-                out.append("<td class=\"num\">—</td>")
-                continue
-            css = "num best" if best.get(metric) == method else "num"
-            out.append(f"<td class=\"{css}\">{_number(row['value'])} "
-                       f"<span class=\"small\">± {_number(row['std'], 3)}</span></td>")
-        out.append("</tr>")
-    out.append("</table></div>")
-    out.append("<table class=\"meta\">")
-    for metric in metrics:
-        info = metric_infos[metric]
-        out.append(f"<tr><td>{escape(metric)}</td><td>{escape(info.summary)} "
-                   f"<span class=\"small\">{escape(info.paper)}</span></td></tr>")
-    out.append("</table>")
+        families.setdefault(metric_infos[metric].family, []).append(metric)
+    for family, names in families.items():
+        out.append(f"<section class=\"metric-family\" data-family=\"{escape(family)}\">"
+                   f"<h3>{escape(family)}</h3>")
+        out.append("<div class=\"scroll\"><table><tr><th>metric</th><th>direction</th>"
+                   + "".join(f"<th>{escape(m)}</th>" for m in methods)
+                   + "<th>about</th></tr>")
+        for metric in names:
+            info = metric_infos[metric]
+            direction = "↑ higher is better" if info.higher_is_better else "↓ lower is better"
+            out.append(f"<tr><th>{escape(metric)}</th>"
+                       f"<td class=\"dir\">{escape(direction)}</td>")
+            for method in methods:
+                row = cell.get((method, metric))
+                if row is None:
+                    out.append("<td class=\"num\">—</td>")
+                    continue
+                css = "num best" if best.get(metric) == method else "num"
+                out.append(f"<td class=\"{css}\">{_number(row['value'])} "
+                           f"<span class=\"small\">± {_number(row['std'], 3)}</span></td>")
+            out.append(f"<td class=\"about\">{escape(info.summary)} "
+                       f"<span class=\"small\">{escape(info.paper)}</span></td></tr>")
+        out.append("</table></div></section>")
     if curves:
         out.append("<h2>Curves</h2><p class=\"small\">Mean target score of each method as "
                    "features are removed (deletion, ROAD) or added (insertion) in the order "
