@@ -219,3 +219,29 @@ def test_item12_report_has_a_compact_view_per_input_grouped_by_family():
         assert body.count('alt="colour bar"') == len(runs) and body.count("target 0 (x)") == 7
     assert '<table class="explanations">' in page  # the wide table stays as a second view
     _check_page(page, ["a.png", "b.png"])
+
+
+def test_item15_metric_functions_show_the_rows_they_score(capsys):
+    """Every registered metric takes ``verbose=``: 1 draws a Keras progress bar of the
+    perturbed rows it scores, 0 and the default (arrays, not a terminal) print nothing;
+    the values do not change."""
+    import inspect
+
+    import keras
+
+    from kerascope import metrics
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(5, 4, 4, 1)).astype("float32")
+    maps = np.abs(x[..., 0])
+    quiet = metrics.deletion(model, x, 0, maps=maps, steps=4, verbose=0).value
+    assert capsys.readouterr().out == ""
+    default = metrics.deletion(model, x, 0, maps=maps, steps=4).value
+    assert capsys.readouterr().out == ""
+    shown = metrics.deletion(model, x, 0, maps=maps, steps=4, verbose=1).value
+    printed = capsys.readouterr().out
+    assert "25" in printed  # 5 inputs x 5 points of the curve (4 steps and the start)
+    assert quiet == default == shown
+    for info in metrics.catalog():
+        assert "verbose" in inspect.signature(info.fn).parameters, info.name

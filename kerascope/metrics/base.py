@@ -20,6 +20,8 @@ xplique does). A feature is perturbed in all its channels at once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from typing import Optional
 
@@ -202,8 +204,12 @@ class Problem:
 
     def score(self, rows, units):
         """Target scores of ``rows`` (already built), ``batch_size`` at a time."""
-        return self.runner.forward(np.asarray(rows, dtype=np.float32),
-                                   np.asarray(units, dtype=np.int32)).scores.astype(np.float64)
+        scores = self.runner.forward(np.asarray(rows, dtype=np.float32),
+                                     np.asarray(units, dtype=np.int32)).scores.astype(np.float64)
+        counter = _ROWS_SCORED.get()
+        if counter is not None:
+            counter.add(len(scores))
+        return scores
 
     def score_lazily(self, total, make_rows):
         """Scores of ``total`` rows that ``make_rows(start, stop) -> (rows, units)`` builds.
@@ -461,13 +467,42 @@ def rng_from(seed) -> np.random.Generator:
 
 
 
+_ROWS_SCORED = contextvars.ContextVar("kerascope_rows_scored", default=None)
+
+
+class _RowCounter:
+    def __init__(self, bar):
+        self.bar, self.rows = bar, 0
+
+    def add(self, n):
+        self.rows += int(n)
+        self.bar.update(self.rows)
+
+
+@contextlib.contextmanager
+def rows_progress(verbose):
+    """While a metric runs: a Keras ``Progbar`` of the perturbed rows it scores, when
+    ``verbose`` asks for one (1 shows, 0 and "auto" on arrays hide)."""
+    bar = progress_bar(None, verbose, unit="row")
+    if bar is None:
+        yield
+        return
+    counter = _RowCounter(bar)
+    token = _ROWS_SCORED.set(counter)
+    try:
+        yield
+    finally:
+        _ROWS_SCORED.reset(token)
+        bar.update(counter.rows, finalize=True)
+
+
 def progress_bar(total, verbose, unit="step"):
     """A Keras ``Progbar`` of ``total`` steps when ``verbose`` asks for one
     (``kerascope.explain``'s convention: 1 shows, 0 hides, "auto" only for
     iterables on a terminal), else None."""
     from kerascope.api import show_progress
 
-    if not show_progress(verbose, np.zeros((total, 1))):
+    if not show_progress(verbose, np.zeros((total or 1, 1))):
         return None
     import keras
 

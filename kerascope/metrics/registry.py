@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from typing import Callable
 
 __all__ = ["MetricInfo", "REGISTRY", "ALIASES", "register", "get", "catalog"]
@@ -34,11 +36,32 @@ def register(name, family, higher_is_better, paper, summary, aliases=(), **needs
     def add(fn):
         if name in REGISTRY:
             raise ValueError(f"metrics: {name!r} is registered twice.")
+        fn = with_verbose(fn)
         REGISTRY[name] = MetricInfo(name, fn, family, higher_is_better, paper, summary, **needs)
         ALIASES.update({alias: name for alias in aliases})
         return fn
 
     return add
+
+
+def with_verbose(fn):
+    """``fn`` with a ``verbose=`` option (``kerascope.explain``'s convention): a progress
+    bar of the rows the metric scores. A metric with its own ``verbose`` keeps it."""
+    signature = inspect.signature(fn)
+    if "verbose" in signature.parameters:
+        return fn
+    from kerascope.metrics.base import rows_progress
+
+    @functools.wraps(fn)
+    def metric(*args, verbose="auto", **kwargs):
+        with rows_progress(verbose):
+            return fn(*args, **kwargs)
+
+    verbose = inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default="auto")
+    parameters = list(signature.parameters.values())
+    at = next((i for i, p in enumerate(parameters) if p.kind is p.VAR_KEYWORD), len(parameters))
+    metric.__signature__ = signature.replace(parameters=parameters[:at] + [verbose] + parameters[at:])
+    return metric
 
 
 def get(name) -> MetricInfo:
