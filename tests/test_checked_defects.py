@@ -59,7 +59,7 @@ def test_item1_trust_report_escapes_user_text():
     from kerascope.report.trust import metrics_section, render_trust_report, sanity_section
 
     a, b = EVIL
-    info = types.SimpleNamespace(higher_is_better=True, summary=a, paper=b)
+    info = types.SimpleNamespace(higher_is_better=True, summary=a, paper=b, family=a)
     rows = [{"method": a, "metric": b, "value": 0.5, "std": 0.1, "n": 1,
              "higher_is_better": True}]
     result = types.SimpleNamespace(

@@ -234,7 +234,10 @@ def test_batch_size_does_not_change_results(xplique_ref):
     np.testing.assert_allclose(small.curves, large.curves, atol=1e-6)
     muf_small = metrics.mu_fidelity(model, x, labels, maps=maps, num_subsets=20, batch_size=7)
     muf_large = metrics.mu_fidelity(model, x, labels, maps=maps, num_subsets=20, batch_size=80)
-    np.testing.assert_allclose(muf_small.per_sample, muf_large.per_sample, atol=1e-6)
+    # A correlation of small score drops: TensorFlow 2.21's float32 convolutions differ
+    # by batch composition at ~1e-7, which the correlation amplifies to ~4e-6 (the code
+    # of d9fc87c fails 1e-6 the same way on this machine).
+    np.testing.assert_allclose(muf_small.per_sample, muf_large.per_sample, atol=1e-5)
 
 
 def test_evaluate_table_methods_and_maps(xplique_ref):

@@ -60,7 +60,7 @@ def test_bad_options(model):
     with pytest.raises(ValueError, match="n_steps"):
         IntegratedGradients(n_steps=0)
     with pytest.raises(ValueError, match="method"):
-        kerascope.explain("lrp", model, x, 0)
+        kerascope.explain("no_such_method", model, x, 0)  # (lrp exists now)
     with pytest.raises(ValueError, match="channel_reduction"):
         kerascope.gradients(model, x, 0, channel_reduction="median")
     with pytest.raises(ValueError, match="model: expected a keras.Model"):

@@ -6,7 +6,7 @@ import pathlib
 
 import click
 
-from kerascope.cli.catalog import DEFAULT_METHODS, catalog, resolve_methods
+from kerascope.cli.catalog import DEFAULT_METHODS, asks_all, catalog, resolve_methods
 from kerascope.cli.common import COMMON_OPTIONS, check_out, consoles, with_options
 from kerascope.cli.reading import InputFiles
 from kerascope.cli.runner import explain_run, print_summary
@@ -64,7 +64,7 @@ def demo(methods_, batch_size, out, force, quiet, debug):
     runs, _, _ = explain_run(model, inputs, method_names, labels=class_names,
                              batch_size=batch_size, out=out, force=force, quiet=quiet,
                              console=console, err_console=err, replace_previous=True,
-                             optional=set() if methods_ else set(method_names),
+                             optional=set(method_names) if not methods_ or asks_all(methods_) else set(),
                              model_name=f"{model.name} ({title})")
     if not quiet:
         print_summary(console, runs, out, len(inputs.x))
