@@ -118,3 +118,20 @@ def test_hub_tokenizer_words():
     for word in ("[CLS]", "the", "cat", "sat"):
         assert f">{word}<" in page
     assert rendering.overlay is not None
+
+
+def test_backbone_dict_output_by_key():
+    """A keras-hub backbone's own dict inputs and dict outputs: the output chosen by
+    its key (``output_index="pooled_output"``)."""
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=12)
+    ids = np.random.default_rng(0).integers(1, VOCAB, (2, LENGTH)).astype(np.int32)
+    x = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+    pooled = keras.ops.convert_to_numpy(backbone(x)["pooled_output"])
+    outputs, maps = kerascope.explain("generic_attention", backbone, x, 3,
+                                      output_index="pooled_output")
+    np.testing.assert_allclose(outputs, pooled, atol=1e-5)
+    assert maps.shape == (len(ids), LENGTH) and np.isfinite(maps).all()
+    assert (maps[:, 0] >= 1.0 - 1e-6).all()  # R = I + ...: the class token keeps its 1

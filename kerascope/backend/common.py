@@ -71,6 +71,23 @@ def run_view(view, score, x, targets, transform=None, variables=None):
     return outputs, scores, units, captured
 
 
+def summarize(view, captured, grads=None):
+    """``(layer_outputs, layer_grads)`` of a pass, reduced by ``view.summary`` inside the
+    compiled pass when the view has one (``summary(captured, grads) -> tensors``, e.g.
+    attention rollout's product: a small result instead of every layer's tensors);
+    otherwise both as they are."""
+    summary = getattr(view, "summary", None)
+    if summary is None:
+        return tuple(captured), tuple(grads or ())
+    return tuple(summary(tuple(captured), None if grads is None else tuple(grads))), ()
+
+
+def captured_count(view):
+    """How many layer outputs a pass of ``view`` returns (see ``summarize``)."""
+    summary = getattr(view, "summary", None)
+    return len(view.layers) if summary is None else summary.count
+
+
 def as_gradients(grads, count):
     """A gradient function's result as a tuple of ``count`` input gradients."""
     if not isinstance(grads, (tuple, list)):

@@ -124,10 +124,13 @@ class AttentionView(surgery.ModelView):
     """A ``ModelView`` capturing the attention probabilities ``A`` of ``attention``
     (attention layers, in forward order): ``layer_outputs[i]`` is layer ``i``'s ``A``,
     ``(N, heads, T, S)``, and ``layer_grads[i]`` the score's gradient there (the full
-    gradient, through every later layer)."""
+    gradient, through every later layer). ``summary`` (optional): reduces those
+    inside the compiled pass (``kerascope.backend.common.summarize``); it has a
+    ``key`` and a ``count`` of results, which then replace ``layer_outputs``."""
 
-    def __init__(self, model, attention, output_index=0, use_logits=True):
+    def __init__(self, model, attention, output_index=0, use_logits=True, summary=None):
         self.attention = tuple(attention)
+        self.summary = summary
         with explicit(self.attention) as softmaxes:
             pass
         super().__init__(model, output_index=output_index, use_logits=use_logits,
@@ -135,7 +138,8 @@ class AttentionView(surgery.ModelView):
 
     @property
     def key(self):
-        return ("attention", tuple(map(id, self.attention))) + super().key
+        summary = None if self.summary is None else self.summary.key
+        return ("attention", tuple(map(id, self.attention)), summary) + super().key
 
     @contextlib.contextmanager
     def patched(self, on_layer_output=None):

@@ -102,7 +102,10 @@ def _final_operation(model, output_index):
         except (AttributeError, ValueError):
             outputs = None
         if outputs:
-            made_by = keras_internals.producer(outputs[index or 0])
+            tensor = _output_tensor(layer, outputs, index)
+            if tensor is None:
+                return None
+            made_by = keras_internals.producer(tensor)
             if made_by is None:
                 return None
             layer, index = made_by
@@ -114,6 +117,19 @@ def _final_operation(model, output_index):
         layer = children[-1]
         index = 0
     return layer
+
+
+def _output_tensor(model, outputs, index):
+    """Output ``index`` (a position, or a key of a dict-output model) among the
+    flattened symbolic ``outputs`` of ``model``; None when it names none."""
+    if index is None or isinstance(index, (int, np.integer)):
+        index = int(index or 0)
+        return outputs[index] if 0 <= index < len(outputs) else None
+    try:
+        structure = model.output
+    except (AttributeError, ValueError):
+        return None
+    return structure.get(index) if isinstance(structure, dict) else None
 
 
 def final_activation(model, output_index=0):

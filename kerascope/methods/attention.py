@@ -20,6 +20,7 @@ automatically or chosen with ``layers=``.
 """
 
 import numpy as np
+from keras import ops
 
 from kerascope.engine import attention as attention_lib
 from kerascope.engine.runner import PassRunner
@@ -80,6 +81,42 @@ def generic_relevance(probabilities, gradients):
             relevance = np.broadcast_to(np.eye(cam.shape[-1]), cam.shape)
         relevance = relevance + cam @ relevance
     return relevance
+
+
+_FUSE_OPS = {"mean": ops.mean, "max": ops.max, "min": ops.min}
+
+
+class DeviceProduct:
+    """Rollout (``gradients=False``) or generic attention's ``R`` computed from the
+    captured probabilities (and gradients) inside the compiled pass, in float32, so
+    one ``(N, T, T)`` product leaves the device instead of every layer's
+    ``(N, heads, T, T)`` tensors (a summary of ``AttentionView``)."""
+
+    count = 1
+
+    def __init__(self, layers, gradients, head_fusion="mean"):
+        self.layers = tuple(layers)
+        self.gradients = gradients
+        self.head_fusion = head_fusion
+
+    @property
+    def key(self):
+        return ("attention_product", self.gradients, self.head_fusion)
+
+    def __call__(self, probabilities, gradients):
+        _check_square(probabilities, self.layers)
+        eye = ops.eye(probabilities[0].shape[-1], dtype=probabilities[0].dtype)
+        result = None
+        if self.gradients:
+            for a, g in zip(probabilities, gradients):
+                cam = ops.mean(ops.relu(g * a), axis=1)
+                result = eye + cam if result is None else result + ops.matmul(cam, result)
+            return (result,)
+        for a in probabilities:
+            a = 0.5 * _FUSE_OPS[self.head_fusion](a, axis=1) + 0.5 * eye
+            a = a / ops.sum(a, axis=-1, keepdims=True)
+            result = a if result is None else ops.matmul(a, result)
+        return (result,)
 
 
 def patch_grid(maps, image_shape):
@@ -150,8 +187,11 @@ class AttentionRollout(Method):
             layers = attention_lib.find_attention_layers(ctx.model, self.layers_option)
             layers = attention_lib.forward_order(ctx.model, layers,
                                                  attention_lib.model_sample(x))
+            summary = None
+            if not self.discard_ratio:  # discarding sorts each layer's weights: on the host
+                summary = DeviceProduct(layers, self.gradients, self.head_fusion)
             view = attention_lib.AttentionView(ctx.model, layers, ctx.output_index,
-                                               ctx.use_logits)
+                                               ctx.use_logits, summary=summary)
             runner = ctx.state["attention_runner"] = PassRunner(
                 view, ctx.score, batch_size=ctx.batch_size, distribution=ctx.distribution)
         return runner
@@ -162,8 +202,11 @@ class AttentionRollout(Method):
             passes = runner.backprop(x, row_targets, wrt_inputs=False)
         else:
             passes = runner.forward(x, row_targets)
-        _check_square(passes.layer_outputs, runner.view.attention)
-        product = self.combine(passes)
+        if runner.view.summary is not None:
+            product = np.asarray(passes.layer_outputs[0], np.float64)
+        else:
+            _check_square(passes.layer_outputs, runner.view.attention)
+            product = self.combine(passes)
         return self.read(product, x, ctx), passes
 
     def combine(self, passes):
@@ -209,7 +252,7 @@ class GenericAttention(AttentionRollout):
 
 def _check_square(probabilities, layers):
     for a, layer in zip(probabilities, layers):
-        if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        if len(a.shape) != 4 or a.shape[-1] != a.shape[-2]:
             raise ValueError(
                 f"layers: attention layer {layer.name!r} gives probabilities of shape "
                 f"{tuple(a.shape)}; rollout and generic attention need self-attention "

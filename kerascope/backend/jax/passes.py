@@ -27,6 +27,7 @@ from kerascope.backend.common import (
     replace_outputs,
     run_fused,
     run_view,
+    summarize,
 )
 
 
@@ -136,7 +137,7 @@ def make_forward(view, score, placement=None):
         _, (outputs, scores, units, captured) = _run(
             view, score, variables, x, targets, None, values
         )
-        return outputs, scores, units, captured
+        return outputs, scores, units, summarize(view, captured)[0]
 
     def call(x, targets, values=None):
         outputs, scores, units, captured = forward(
@@ -166,7 +167,8 @@ def make_backprop(view, score, wrt_inputs=True, placement=None):
         probes = [jnp.zeros(s.shape, s.dtype) for s in shapes]
         grads, (outputs, scores, units, captured) = grad(x, probes, variables, targets, values)
         input_grads = grads[0] if wrt_inputs else None
-        return outputs, scores, units, input_grads, captured, grads[-1]
+        captured, layer_grads = summarize(view, captured, grads[-1])
+        return outputs, scores, units, input_grads, captured, layer_grads
 
     def call(x, targets, values=None):
         outputs, scores, units, gx, captured, gl = backprop(

@@ -26,6 +26,8 @@ from kerascope.backend.common import (
     replace_outputs,
     run_fused,
     run_view,
+    summarize,
+    captured_count,
 )
 
 
@@ -103,7 +105,7 @@ def _forward(view, score, x, targets, values):
     note_trace("forward")
     outputs, scores, units, captured = run_view(view, score, x, targets,
                                                 replace_outputs(values))
-    return (outputs, scores, units) + tuple(captured)
+    return (outputs, scores, units) + summarize(view, captured)[0]
 
 
 def _backprop(view, score, wrt_inputs, x, targets, values):
@@ -121,7 +123,8 @@ def _backprop(view, score, wrt_inputs, x, targets, values):
                                                     replace_outputs(values, watch))
     sources = leaves + list(captured)
     grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return (outputs, scores, units) + tuple(captured) + tuple(grads)
+    captured, layer_grads = summarize(view, captured, grads[len(leaves):])
+    return (outputs, scores, units) + captured + tuple(grads[:len(leaves)]) + layer_grads
 
 
 def _structured(placement, body):
@@ -196,7 +199,7 @@ def make_forward(view, score, placement=None):
 def make_backprop(view, score, wrt_inputs=True, placement=None):
     run = _structured(placement, lambda x, targets, values: _backprop(
         view, score, wrt_inputs, x, targets, values))
-    layers = len(view.layers)
+    layers = captured_count(view)
 
     def call(x, targets, values=None):
         (outputs, scores, units, *rest), template, count = run(x, targets, values)

@@ -15,6 +15,7 @@ from kerascope.backend.common import (
     replace_outputs,
     run_fused,
     run_view,
+    summarize,
 )
 
 
@@ -26,7 +27,8 @@ def make_forward(view, score):
             outputs, scores, units, captured = run_view(
                 view, score, x, targets, replace_outputs(values)
             )
-        return Passes(outputs, scores, units, None, tuple(captured), ())
+            captured = summarize(view, captured)[0]
+        return Passes(outputs, scores, units, None, captured, ())
 
     return call
 
@@ -57,15 +59,17 @@ def make_backprop(view, score, wrt_inputs=True):
         ]
         count = len(leaves) if wrt_inputs else 0
         input_grads = keras.tree.pack_sequence_as(x, grads[:count]) if wrt_inputs else None
-        layer_grads = grads[count:]
         detach = lambda t: t.detach()  # noqa: E731
+        with torch.no_grad():
+            captured, layer_grads = summarize(view, tuple(map(detach, captured)),
+                                              grads[count:])
         return Passes(
             detach(outputs),
             detach(scores),
             units.detach(),
             input_grads,
-            tuple(map(detach, captured)),
-            tuple(layer_grads),
+            captured,
+            layer_grads,
         )
 
     return call
