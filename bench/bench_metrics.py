@@ -1,12 +1,25 @@
-"""kerascope's metrics against Quantus 0.6 on the same work (torch backend).
+"""kerascope's metrics against Quantus 0.6 on the same work (torch backend, CPU).
 
-Same channels-first Keras CNN, same inputs, same precomputed maps, matched settings
-(those of tests/test_quantus.py). Each metric: median of 3 timed calls after a
-warm-up, Quantus and kerascope interleaved. ``raw`` is the time of the model passes
-the metric needs (the same number of rows through ``model`` in batches of 64), the
-floor of any implementation.
+Same channels-first Keras CNN (1x``size``x``size`` inputs: conv 8 + pool, conv 16 +
+pool, Dense 10 + softmax: tests/test_quantus.py's kind of model, small enough that
+the metric's own work shows), the same ``n`` inputs, the same precomputed
+random maps and ground-truth masks, matched settings (those of tests/test_quantus.py).
 
-Run: KERAS_BACKEND=torch python bench/bench_metrics.py [--n 16] [--size 32]
+Each metric: one warm-up call per side (it also times the loop count below), then 3
+rounds of (kerascope, Quantus, raw) in rotating order; the median of each side's 3
+times (a call under 0.5 s is looped within its sample, the time divided by the loop
+count). Ratios of wall times, and in parentheses of this process's CPU times (less
+sensitive to other processes on shared cores; torch runs 1 thread). ``raw`` replays
+the model passes kerascope made (the same rows in the same call sizes, counted on one
+of its calls) as bare ``model(tensor)`` calls under ``torch.no_grad()``
+(``bench/raw.py``'s forward): the floor of any implementation of the metric. Printed
+per metric: Quantus / kerascope (target: >= 10x for the metrics that need no model
+pass, >= 3x for the others) and kerascope / raw (target: <= 1.2).
+
+``Quantus / raw`` bounds what any implementation can gain on the model metrics.
+
+Run: KERAS_BACKEND=torch python bench/bench_metrics.py [--n 16] [--size 32] [--threads 1]
+[--only NAME ...]
 """
 
 import argparse
@@ -16,7 +29,9 @@ import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 
@@ -25,9 +40,12 @@ if not hasattr(np, "trapz"):
 
 import keras  # noqa: E402
 import quantus  # noqa: E402
-import torch  # noqa: E402
 
+import raw as raw_passes  # noqa: E402
 from kerascope import metrics  # noqa: E402
+from kerascope.engine import runner as runner_module  # noqa: E402
+
+BATCH = 64
 
 
 def build(size, seed=0):
@@ -42,83 +60,154 @@ def build(size, seed=0):
     return keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
 
 
-def median_time(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def call_sizes(fn):
+    """Rows of each model call ``fn`` makes through kerascope's pass runner."""
+    sizes = []
+    record = runner_module.record_traffic
+
+    def spy(rows=0, *args, **kwargs):
+        sizes.append(int(rows))
+        return record(rows, *args, **kwargs)
+
+    runner_module.record_traffic = spy
+    try:
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    finally:
+        runner_module.record_traffic = record
+    return sizes
+
+
+def rounds(fns, repeats=3, sample_seconds=0.5):
+    """Median wall and CPU (this process) time of one call of each callable:
+    ``repeats`` rounds in rotating order. A call faster than ``sample_seconds``
+    (timed once first) is looped within a sample, the sample's time divided by the
+    loop count, so that one preemption on busy cores does not make a sample."""
+    names = list(fns)
+    loops = {}
+    for name in names:
+        start = time.perf_counter()
+        fns[name]()
+        loops[name] = max(1, int(sample_seconds / max(time.perf_counter() - start, 1e-6)))
+    wall = {name: [] for name in names}
+    cpu = {name: [] for name in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(loops[name]):
+                fns[name]()
+            wall[name].append((time.perf_counter() - t0) / loops[name])
+            cpu[name].append((time.process_time() - c0) / loops[name])
+    median = statistics.median
+    return ({name: median(v) for name, v in wall.items()},
+            {name: median(v) for name, v in cpu.items()})
+
+
+def cases(n, size, x, s):
+    f = size * size
+    step = max(1, f // 64)  # 64 steps of the curve metrics
+    quadrants = np.array([[1, 0, 0, 1], [0, 1, 1, 0]] * (n // 2 + 1))[:n]
+    def q(cls, **options):  # Quantus as the tests run it: no normalisation, no warnings
+        settings = dict(dict(normalise=False, disable_warnings=True), **options)
+        return getattr(quantus, cls)(**settings)
+
+    # name, family of the registry, kerascope options, Quantus metric, extra Quantus call kwargs
+    return [
+        ("deletion", dict(baseline="black", steps=f // step),
+         q("PixelFlipping", features_in_step=step), {}),
+        ("selectivity", dict(patch_size=4), q("Selectivity", patch_size=4), {}),
+        ("region_perturbation", dict(patch_size=4, regions_evaluation=32),
+         q("RegionPerturbation", patch_size=4, regions_evaluation=32), {}),
+        ("irof", dict(baseline=0.0), q("IROF", perturb_baseline=0.0, return_aggregate=False), {}),
+        ("faithfulness_estimate", dict(features_in_step=step),
+         q("FaithfulnessEstimate", features_in_step=step), {}),
+        ("monotonicity_correlation", dict(features_in_step=step * 4, nr_samples=4),
+         q("MonotonicityCorrelation", features_in_step=step * 4, nr_samples=4), {}),
+        ("sensitivity_n", dict(features_in_step=step),
+         q("SensitivityN", features_in_step=step, return_aggregate=False), {}),
+        ("infidelity", dict(perturb_patch_sizes=(4,)),
+         q("Infidelity", perturb_patch_sizes=[4], n_perturb_samples=1), {}),
+        ("mu_fidelity", dict(baseline="black", num_subsets=64, subset_fraction=0.2,
+                             grid_size=None),
+         q("FaithfulnessCorrelation", nr_runs=64, subset_size=f // 5,
+           return_aggregate=False), {}),
+        ("completeness", dict(normalise=False), q("Completeness", normalise=False), {}),
+        ("sparseness", {}, q("Sparseness"), {}),
+        ("complexity", {}, q("Complexity"), {}),
+        ("pointing_game", dict(masks=s, ties="any"), q("PointingGame"), {}),
+        ("relevance_rank", dict(masks=s), q("RelevanceRankAccuracy"), {}),
+        ("relevance_mass", dict(masks=s), q("RelevanceMassAccuracy"), {}),
+        ("top_k_intersection", dict(masks=s, k=64), q("TopKIntersection", k=64), {}),
+        ("focus", dict(quadrants=quadrants), q("Focus"), dict(custom_batch=quadrants)),
+    ]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1: fair on shared cores)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     n, size = args.n, args.size
     model = build(size)
+    model.eval()  # a Keras model under torch is a torch Module; Quantus wants eval mode
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(n, 1, size, size)).astype("float32")
     y = rng.integers(0, 10, size=n)
     a = rng.normal(size=x.shape).astype("float32")
     s = np.zeros_like(x)
     s[:, :, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1
-    f = size * size
-    step = max(1, f // 64)
-    cases = [  # name, kerascope options, Quantus metric, rows of model passes
-        ("deletion", dict(baseline="black", steps=f // step),
-         quantus.PixelFlipping(features_in_step=step), n * (f // step + 1)),
-        ("selectivity", dict(patch_size=4), quantus.Selectivity(patch_size=4),
-         n * (size // 4) ** 2),
-        ("region_perturbation", dict(patch_size=4, regions_evaluation=32),
-         quantus.RegionPerturbation(patch_size=4, regions_evaluation=32), n * 33),
-        ("faithfulness_estimate", dict(features_in_step=step),
-         quantus.FaithfulnessEstimate(features_in_step=step), n * (f // step + 1)),
-        ("sensitivity_n", dict(features_in_step=step),
-         quantus.SensitivityN(features_in_step=step, return_aggregate=False),
-         n * (int(0.8 * f // step) + 1)),
-        ("infidelity", dict(perturb_patch_sizes=(4,)),
-         quantus.Infidelity(perturb_patch_sizes=[4], n_perturb_samples=1),
-         n * ((size // 4) ** 2 + 1)),
-        ("monotonicity_correlation", dict(features_in_step=step * 4, nr_samples=4),
-         quantus.MonotonicityCorrelation(features_in_step=step * 4, nr_samples=4),
-         n * (f // (step * 4) * 4 + 1)),
-        ("completeness", dict(normalise=False), quantus.Completeness(normalise=False), n * 2),
-        ("sparseness", {}, quantus.Sparseness(), 0),
-        ("complexity", {}, quantus.Complexity(), 0),
-        ("pointing_game", dict(masks=s, ties="any"), quantus.PointingGame(), 0),
-        ("relevance_rank", dict(masks=s), quantus.RelevanceRankAccuracy(), 0),
-        ("relevance_mass", dict(masks=s), quantus.RelevanceMassAccuracy(), 0),
-        ("top_k_intersection", dict(masks=s, k=64), quantus.TopKIntersection(k=64), 0),
-    ]
-    probe = np.repeat(x, 64 // n + 1, axis=0)[:64]
-
-    def raw(rows):
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, rows, 64):
-                model(probe[: min(64, rows - start)])
-
-    print(f"| metric | Quantus s | kerascope s | raw passes s | Quantus / kerascope | "
-          f"kerascope / raw |  (N={n}, {size}x{size}, torch, CPU)")
-    print("|---|---|---|---|---|---|")
-    for name, options, metric, rows in cases:
-        fn = metrics.get(name).fn
+    forward = raw_passes.forward(model)
+    load = os.getloadavg()
+    print(f"# N={n}, 1x{size}x{size}, batch {BATCH}, torch CPU ({args.threads} thread), "
+          f"keras {keras.__version__}, "
+          f"quantus {quantus.__version__}; load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}")
+    print("| metric | family | model | Quantus s | kerascope s | raw s | rows | "
+          "Quantus / kerascope | kerascope / raw | Quantus / raw |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, options, metric, extra in cases(n, size, x, s):
+        if args.only and not any(part in name for part in args.only):
+            continue
+        info = metrics.get(name)
 
         def ours():
-            return fn(model, x, y, maps=a, batch_size=64, **options)
+            return info.fn(model, x, y, maps=a, batch_size=BATCH, **options)
 
         def theirs():
-            model.eval()
             return metric(model=model, x_batch=x, y_batch=y, a_batch=a, s_batch=s,
-                          device="cpu", softmax=False, channel_first=True, batch_size=64)
+                          device="cpu", softmax=False, channel_first=True, batch_size=BATCH,
+                          **extra)
 
-        ours(), theirs()  # warm-up
-        t_ours, t_theirs = median_time(ours), median_time(theirs)
-        t_raw = median_time(lambda: raw(rows)) if rows else float("nan")
-        print(f"| {name} | {t_theirs:.4f} | {t_ours:.4f} | {t_raw:.4f} | "
-              f"{t_theirs / t_ours:.1f}x | {t_ours / t_raw:.2f} |", flush=True)
+        sizes = call_sizes(ours)  # kerascope's warm-up call; rounds() warms up the others
+        probe = [np.resize(x, (rows,) + x.shape[1:]) for rows in sizes]
+        targets = [np.zeros(rows, np.int32) for rows in sizes]
+
+        def raw():
+            for rows, t in zip(probe, targets):
+                forward(rows, t, BATCH)
+
+        fns = {"ours": ours, "theirs": theirs}
+        if sizes:
+            fns["raw"] = raw
+        t, c = rounds(fns)
+        if sizes:
+            raw_cell = f"{t['raw']:.4f}"
+            ratio = f"{t['ours'] / t['raw']:.2f} ({c['ours'] / c['raw']:.2f})"
+            bound = f"{t['theirs'] / t['raw']:.1f}x"
+        else:
+            raw_cell = ratio = bound = "-"
+        print(f"| {name} | {info.family} | {'yes' if sizes else 'no'} | {t['theirs']:.4f} | "
+              f"{t['ours']:.4f} | {raw_cell} | {sum(sizes)} in {len(sizes)} | "
+              f"{t['theirs'] / t['ours']:.1f}x ({c['theirs'] / c['ours']:.1f}x) | {ratio} | "
+              f"{bound} |", flush=True)
+    load = os.getloadavg()
+    print(f"# load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -143,7 +143,9 @@ class Layout:
         if maps.shape == expected[0]:
             flat = maps.reshape(n, -1)
         elif len(expected) > 1 and maps.shape == expected[1]:
-            flat = maps.mean(axis=self.channel_axis + 1).reshape(n, -1)
+            # one channel: its value (the mean of one value), without a reduction
+            flat = (maps.reshape(n, -1) if self.channels == 1
+                    else maps.mean(axis=self.channel_axis + 1).reshape(n, -1))
         else:
             raise ValueError(
                 f"{name}: expected maps of shape {' or '.join(map(str, expected))} (one map "
@@ -169,6 +171,8 @@ class Layout:
         if masks.shape == (n,) + self.feature_shape:
             return masks.reshape(n, -1)
         if self.channel_axis is not None and masks.shape == (n,) + self.input_shape:
+            if self.channels == 1:
+                return masks.reshape(n, -1)
             return masks.any(axis=self.channel_axis + 1).reshape(n, -1)
         raise ValueError(
             f"{name}: expected one mask per input of shape {(n,) + self.feature_shape} "
@@ -483,6 +487,9 @@ class _RowCounter:
 def rows_progress(verbose):
     """While a metric runs: a Keras ``Progbar`` of the perturbed rows it scores, when
     ``verbose`` asks for one (1 shows, 0 and "auto" on arrays hide)."""
+    if isinstance(verbose, (str, bool, int)) and verbose in ("auto", 0, False):
+        yield  # no bar (the common case): nothing to set up
+        return
     bar = progress_bar(None, verbose, unit="row")
     if bar is None:
         yield

@@ -40,7 +40,9 @@ def entropy(fmaps):
     total = values.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = values / total
-        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    logs = np.zeros_like(p)
+    np.log(p, out=logs, where=p > 0)  # 0 ln 0 = 0
+    terms = p * logs
     return np.where(total[:, 0] > 0, -terms.sum(axis=1), np.nan)
 
 

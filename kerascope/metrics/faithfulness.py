@@ -234,7 +234,8 @@ def mu_fidelity(model, x, targets=None, maps=None, method=None, *, baseline=0.0,
     scores = problem.score_lazily(n * count, make).reshape(n, count)
     drops = problem.base_scores[:, None] - scores
     if shared:
-        attributions = fmaps @ removed.T.astype(np.float64)
+        # einsum, not a BLAS matmul: no thread pool to wake (it stalls on busy cores)
+        attributions = np.einsum("nf,sf->ns", fmaps, removed.astype(np.float64))
     else:
         attributions = np.einsum("nf,nsf->ns", fmaps, removed.astype(np.float64))
     per_sample = np.nan_to_num(row_correlation(attributions, drops, correlation), nan=0.0)

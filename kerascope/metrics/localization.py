@@ -53,6 +53,25 @@ def _dilate(truth, feature_shape, tolerance):
     return grown
 
 
+def _top_inside(fmaps, truth, k):
+    """How many of each row's ``k`` highest features (ties broken by feature order,
+    as a stable sort of ``-fmaps``) lie inside ``truth``; ``k``: ``(N,)`` ints >= 1.
+
+    No sort of the rows: the k-th largest value (one ``partition`` when every row has
+    the same ``k``), the features above it, then the first tied ones in order."""
+    n, f = fmaps.shape
+    k = np.asarray(k, dtype=np.int64)
+    if np.all(k == k[0]):
+        kth = np.partition(fmaps, f - k[0], axis=1)[:, f - k[0]]
+    else:
+        kth = np.take_along_axis(np.sort(fmaps, axis=1), (f - k)[:, None], axis=1)[:, 0]
+    above = fmaps > kth[:, None]
+    tied = fmaps == kth[:, None]
+    room = k - above.sum(axis=1)  # tied features that still fit, in feature order
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
+    return np.count_nonzero(chosen & truth, axis=1)
+
+
 @register("pointing_game", "localization", True, "Zhang et al. 2018, arXiv:1608.00507",
           "Hit rate of the map's maximum inside the ground-truth mask.", aliases=("pointing",),
           needs_masks=True)
@@ -117,12 +136,10 @@ def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None
     """
     _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
                              output_index, method_options)
-    order = np.argsort(-fmaps, axis=1, kind="stable")
     sizes = truth.sum(axis=1)
-    per_sample = np.full(len(fmaps), np.nan)
-    for i, size in enumerate(sizes):
-        if size:
-            per_sample[i] = truth[i, order[i, :size]].mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_sample = np.where(sizes > 0, _top_inside(fmaps, truth, np.maximum(sizes, 1))
+                              / sizes, np.nan)
     return MetricResult(name="relevance_rank", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
@@ -146,8 +163,7 @@ def top_k_intersection(model, x, targets=None, maps=None, method=None, *, masks=
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive int, got {k!r}.")
     k = min(int(k), fmaps.shape[1])
-    top = np.argsort(-fmaps, axis=1, kind="stable")[:, :k]
-    per_sample = np.take_along_axis(truth, top, axis=1).mean(axis=1)
+    per_sample = _top_inside(fmaps, truth, np.full(len(fmaps), k)) / k
     sizes = truth.sum(axis=1)
     if concept_influence:
         per_sample = per_sample * fmaps.shape[1] / np.maximum(sizes, 1)
