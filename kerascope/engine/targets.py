@@ -166,9 +166,10 @@ class UnitScore:
             )[:, 0]
         else:
             units = row_targets
-        mask = keras.ops.one_hot(units, per_unit.shape[-1], dtype=per_unit.dtype)
-        scores = keras.ops.sum(per_unit * mask, axis=-1)
-        return scores, keras.ops.cast(units, "int32")
+        units = keras.ops.cast(units, "int32")
+        scores = keras.ops.take_along_axis(per_unit, keras.ops.expand_dims(units, -1),
+                                           axis=1)[:, 0]
+        return scores, units
 
 
 class CallableScore:
