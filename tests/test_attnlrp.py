@@ -108,25 +108,23 @@ def block():
     return one_block(), x, np.array([0, 2, 1])
 
 
-@pytest.mark.parametrize("mode", ["attnlrp", "cp"])
-def test_equals_numpy_reference_and_absorbs_only_at_the_softmax(block, mode):
+def test_equals_numpy_reference_and_absorbs_only_at_the_softmax(block):
+    # "cp" (nothing absorbed) is checked by conservation below; one compiled pass here
     model, x, targets = block
+    mode = "attnlrp"
     result = kerascope.explain("lrp", model, x, targets, composite="transformer",
                                attention=mode, epsilon=1e-9)
     expected = [reference(model, ids, t, mode) for ids, t in zip(x, targets)]
     maps = np.array([m for m, _ in expected])
     absorbed = np.array([a for _, a in expected])
     assert result[1].shape == (len(x), T)
-    # float32 against float64, through 1/z at every rule (z ~ 1e-2 at the worst)
-    np.testing.assert_allclose(result[1], maps, rtol=1e-3, atol=1e-3 * np.abs(maps).max())
+    # float32 against float64, through 1/z at every rule: 6e-6 of the largest seen
+    np.testing.assert_allclose(result[1], maps, rtol=1e-3, atol=1e-4 * np.abs(maps).max())
     # every rule conserves on this bias-free model but the softmax rule, whose bias-like
     # rest is absorbed (arXiv:2402.05602, the softmax proposition): none with "cp"
     np.testing.assert_allclose(result.extras["conservation"], -absorbed,
                                atol=1e-3 * np.abs(maps).max())
-    if mode == "cp":
-        assert np.abs(absorbed).max() == 0
-    else:
-        assert np.abs(absorbed).max() > 1e-2  # the test sees the softmax rule at work
+    assert np.abs(absorbed).max() > 1e-2  # the test sees the softmax rule at work
 
 
 def test_conserves_on_a_bias_free_transformer_with_attention_held_constant():
@@ -182,11 +180,11 @@ def test_explicit_attention_equals_the_layer(case):
 def test_planted_token_ranked_first():
     model, x, _, where = planted_transformer()
     x, where = x[:100], where[:100]
-    # the class token (position 0, the same in every sample) is left out, as
-    # generic_attention's drop_token; "pos" adds a learned table: relevance passes
+    # over every position, the class token included ("pos" adds a learned table: its
+    # relevance passes to the embedding); its residuals are x + y: the norm rule
     _, maps = kerascope.explain("lrp", model, x, "predicted", composite="transformer",
                                 layer_rules=[("pos", "pass")])
-    hits = (maps[:, 1:].argmax(-1) + 1 == where).mean()
+    hits = (maps.argmax(-1) == where).mean()
     assert hits >= 0.9, hits
 
 

@@ -69,7 +69,7 @@ def _set_call(operation, call):
 
 def _norm_add(original):
     """``original(x1, x2)`` (an addition) with the norm rule as its backward, when both
-    arguments are tensors (a constant operand: the addition as it is)."""
+    arguments are float tensors (a constant or integer operand: the addition as it is)."""
 
     def forward(x1, x2):
         return original(x1, x2), lambda r: rules_lib.norm_backward(original, (x1, x2), r)
@@ -77,8 +77,13 @@ def _norm_add(original):
     ruled = backend.custom_gradient(forward)
 
     def call(x1, x2, *args, **kwargs):
-        if args or kwargs or not (keras.ops.is_tensor(x1) and keras.ops.is_tensor(x2)):
+        if args or kwargs or not (_float_tensor(x1) and _float_tensor(x2)):
             return original(x1, x2, *args, **kwargs)
         return ruled(x1, x2)
 
     return call
+
+
+def _float_tensor(value):
+    return (keras.ops.is_tensor(value)
+            and keras.backend.standardize_dtype(value.dtype).startswith(("float", "bfloat")))
