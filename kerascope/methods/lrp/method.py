@@ -204,7 +204,8 @@ class LRP(Method):
     family = "lrp"
     summary = "Layer-wise relevance propagation of the target score with a composite of rules."
     paper = ("Bach et al. 2015, PLOS ONE; Montavon et al. 2019, \"Layer-wise relevance "
-             "propagation: an overview\"; zennit: Anders et al. 2021, arXiv:2106.13200")
+             "propagation: an overview\"; zennit: Anders et al. 2021, arXiv:2106.13200; "
+             "transformer composite (AttnLRP): Achtibat et al. 2024, arXiv:2402.05602")
     signed = True
     evaluates_inputs = True
     multi_input = True
