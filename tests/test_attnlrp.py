@@ -213,7 +213,7 @@ def test_model_unchanged_and_errors(block):
                       layer_rules=[("ln", _Boom())])
     assert _snapshot(model) == before
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), outputs)
-    with pytest.raises(ValueError, match=r"composite 'epsilon'.*'mha'"):
+    with pytest.raises(ValueError, match=r"composite 'epsilon'.*'mha'.*composite='transformer'"):
         kerascope.lrp(model, x, targets, composite="epsilon",
                       layer_rules=[("embed", "gradient"), ("ln", "pass")])
     with pytest.raises(ValueError, match="attention"):

@@ -147,12 +147,17 @@ class Composite:
         return plan
 
     def _uncovered(self, layer, what):
+        transformer = (isinstance(layer, layers_lib.GROUPS["attention"]
+                                  + layers_lib.GROUPS["layer_norm"]) or embedding_like(layer))
+        hint = (" For a transformer (attention, LayerNormalization, embeddings), pass "
+                "composite='transformer' (AttnLRP)." if transformer and self.name != "transformer"
+                else "")
         return ValueError(
             f"composite {self.name!r}: no LRP rule covers layer {layer.name!r} "
             f"({type(layer).__name__}, {what}). Map it to a rule, e.g. "
             f"composite=kerascope.methods.lrp.named({self.name!r}).with_rules("
             f"[({layer.name!r}, 'epsilon')]) or LRP(layer_rules=[({layer.name!r}, "
-            f"'epsilon')])."
+            f"'epsilon')]).{hint}"
         )
 
     def __repr__(self):
