@@ -3,6 +3,8 @@ pre-LN transformer (weights read from its layers, the gradient with respect to t
 attention probabilities by central finite differences), a trained planted-token
 transformer, and the capture's properties (user's model unchanged, layers=, order)."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -246,7 +248,10 @@ def planted_data(n, rng, length=8, vocab=12):
     return x, y, where
 
 
-def test_planted_token_ranked_first():
+@functools.lru_cache(maxsize=1)
+def planted_transformer():
+    """A transformer trained on ``planted_data`` and 200 test sequences ``(model, x, y,
+    where)``; trained once per process (tests/test_attnlrp.py explains it too)."""
     rng = np.random.default_rng(0)
     x, y, _ = planted_data(1024, rng)
     model = tiny_transformer(seed=3, blocks=1, length=8, vocab=12, classes=2)
@@ -255,6 +260,11 @@ def test_planted_token_ranked_first():
                   metrics=["accuracy"])
     model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     xt, yt, where = planted_data(200, rng)
+    return model, xt, yt, where
+
+
+def test_planted_token_ranked_first():
+    model, xt, yt, where = planted_transformer()
     outputs, maps = kerascope.explain("generic_attention", model, xt, "predicted",
                                       drop_token=True)
     assert (outputs.argmax(-1) == yt).mean() > 0.95

@@ -1,5 +1,6 @@
 """keras-hub ViT and BERT backbones (tiny configs, random weights, nothing downloaded)
-through attention_rollout, generic_attention, Integrated Gradients and Grad-CAM.
+through attention_rollout, generic_attention, Integrated Gradients, Grad-CAM and LRP
+(the transformer composite, AttnLRP).
 
 keras-hub is an optional extra (``pip install kerascope[hub]``); without it these
 tests are skipped."""
@@ -108,6 +109,23 @@ def test_bert_integrated_gradients_and_grad_cam(bert):
     _, cam = kerascope.explain("grad_cam", model, x, 0, layer_name="transformer_layer_1")
     assert cam.shape == (len(x), LENGTH) and np.isfinite(cam).all()
     assert backbone is not None
+
+
+def test_lrp_transformer_composite(vit, bert):
+    """keras-hub's layers are covered: attention, LayerNormalization, embeddings (token,
+    position, segment, patch), its blocks and their GELU; residuals written inside the
+    blocks' ``call`` are not reached (their gradient passes relevance to both sides),
+    so the scores are not conserved here; tests/test_attnlrp.py checks the rules."""
+    model, x = vit
+    _, maps = kerascope.explain("lrp", model, x, 0, composite="transformer")
+    assert maps.shape == (len(x), IMAGE, IMAGE) and np.isfinite(maps).all()
+    assert np.abs(maps).max() > 0
+    model, x = bert
+    _, maps = kerascope.explain("lrp", model, x, [0, 1], composite="transformer")
+    assert maps.shape == (len(x), LENGTH) and np.isfinite(maps).all()
+    # the relevance is read at the token embedding; padding is masked out of attention
+    np.testing.assert_array_equal(maps[:, -2:], 0.0)
+    assert np.abs(maps[:, :-2]).min(axis=1).max() > 0
 
 
 def test_hub_tokenizer_words():

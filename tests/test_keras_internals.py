@@ -95,3 +95,43 @@ def test_a_removed_attribute_fails_with_its_name_and_the_keras_version():
     symbolic = keras.KerasTensor((None, 3))
     with pytest.raises(keras_internals.KerasInternalsError, match="_keras_history"):
         keras_internals.producer(symbolic)
+
+
+def test_attention_parts_and_replaced_attention():
+    mha = keras.layers.MultiHeadAttention(2, 4)
+    x = np.ones((1, 3, 8), np.float32)
+    mha(x, x)
+    for attribute in ("_dot_product_equation", "_combine_equation", "_inverse_sqrt_key_dim",
+                      "_attention_axes", "_softmax", "_compute_causal_mask",
+                      "_compute_attention"):
+        _require(mha, attribute)
+    parts = keras_internals.attention_parts(mha)
+    assert parts.softmax is mha._softmax and parts.attention_axes == (1,)
+    assert np.isclose(parts.inverse_sqrt_key_dim, 0.5)
+    calls = []
+
+    def compute(query, key, value, *args, **kwargs):
+        calls.append(query.shape)
+        return keras.ops.zeros_like(query), None
+
+    undo = keras_internals.replace_compute_attention(mha, compute)
+    zero = keras.ops.convert_to_numpy(mha(x, x))
+    undo()
+    assert calls == [(1, 3, 2, 4)] and "_compute_attention" not in vars(mha)
+    # the output projection's bias only: the replaced attention gave zeros
+    np.testing.assert_allclose(zero, np.zeros_like(zero) + keras.ops.convert_to_numpy(
+        mha.output_dense.bias), atol=1e-7)
+    with pytest.raises(keras_internals.KerasInternalsError, match="_dot_product_equation"):
+        keras_internals.attention_parts(object())
+
+
+def test_add_operations_are_the_functional_plus():
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(4, name="d")(inputs)
+    inner = keras.Model(inputs, h + inputs, name="inner")
+    outer_in = keras.Input((4,))
+    out = keras.layers.Add(name="layer_add")([inner(outer_in), outer_in]) + 1.0
+    model = keras.Model(outer_in, out)
+    found = keras_internals.add_operations(model)
+    assert len(found) == 2 and not any(isinstance(op, keras.layers.Layer) for op in found)
+    assert all(hasattr(op, "call") for op in found)

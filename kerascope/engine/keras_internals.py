@@ -8,7 +8,11 @@ so a Keras release that renames one fails there with the attribute's name rather
 than deep inside an explanation.
 
 Private attributes read: ``Layer._flatten_layers``, ``Layer._layers``,
-``KerasTensor._keras_history`` (``.operation``, ``.tensor_index``).
+``KerasTensor._keras_history`` (``.operation``, ``.tensor_index``), and the parts of
+``MultiHeadAttention`` (``_softmax``, ``_compute_attention``, ``_flash_attention``,
+``_dot_product_equation``, ``_combine_equation``, ``_inverse_sqrt_key_dim``,
+``_attention_axes``, ``_compute_causal_mask``); the classes of functional-graph
+operations (``keras.src.ops.numpy.Add``: ``x + y`` written between layers).
 
 Running a model on given variable values (JAX passes variables as jit arguments)
 uses the public ``keras.StatelessScope`` with the layer's own ``__call__``, so no
@@ -138,3 +142,71 @@ def explicit_attention(layer):
             object.__delattr__(layer, "_flash_attention")
 
     return softmax, undo
+
+
+class AttentionParts:
+    """What ``MultiHeadAttention._compute_attention`` computes with (see
+    ``attention_parts``): ``scores = einsum(dot_product_equation, key, query *
+    inverse_sqrt_key_dim)``, ``probabilities = softmax(scores, mask)`` over the last
+    ``len(attention_axes)`` axes, ``output = einsum(combine_equation, probabilities,
+    value)``; ``causal_mask(query, value)`` the ``use_causal_mask`` mask."""
+
+    def __init__(self, layer):
+        try:
+            self.dot_product_equation = layer._dot_product_equation
+            self.combine_equation = layer._combine_equation
+            self.inverse_sqrt_key_dim = layer._inverse_sqrt_key_dim
+            self.attention_axes = tuple(layer._attention_axes)
+            self.softmax = layer._softmax
+            self.causal_mask = layer._compute_causal_mask
+        except AttributeError:
+            raise _missing("MultiHeadAttention", "_dot_product_equation/_combine_equation/"
+                           "_inverse_sqrt_key_dim/_attention_axes/_softmax/"
+                           "_compute_causal_mask", "attention_parts") from None
+
+
+def attention_parts(layer):
+    """The parts of the built ``keras.layers.MultiHeadAttention`` ``layer`` its
+    attention is computed from (an ``AttentionParts``)."""
+    return AttentionParts(layer)
+
+
+def replace_compute_attention(layer, compute):
+    """Until the returned ``undo()``, the ``MultiHeadAttention`` ``layer`` computes its
+    attention with ``compute(query, key, value, attention_mask=None, training=None,
+    return_attention_scores=False, use_causal_mask=False) -> (output, scores)``
+    (projected tensors in, the combined heads out, before the output projection)
+    instead of its ``_compute_attention``; set on the instance only (keras-hub's
+    attention layers call ``_compute_attention`` too)."""
+    if not hasattr(layer, "_compute_attention"):
+        raise _missing("MultiHeadAttention", "_compute_attention", "replace_compute_attention")
+    had = "_compute_attention" in layer.__dict__
+    previous = layer.__dict__.get("_compute_attention")
+    object.__setattr__(layer, "_compute_attention", compute)
+
+    def undo():
+        if had:
+            object.__setattr__(layer, "_compute_attention", previous)
+        else:
+            object.__delattr__(layer, "_compute_attention")
+
+    return undo
+
+
+def add_operations(model):
+    """The ``x + y`` operations of the functional graph of ``model`` and of its nested
+    functional models: nodes that are not layers (``keras.src.ops.numpy.Add``, from
+    ``Model.operations``), whose ``call(x1, x2)`` adds two tensors."""
+    models = [model] + [layer for layer in sublayers(model) if isinstance(layer, keras.Model)]
+    found = []
+    for each in models:
+        try:
+            operations = list(each.operations)
+        except (AttributeError, ValueError):
+            continue
+        for operation in operations:
+            kind = type(operation)
+            if (not isinstance(operation, keras.layers.Layer) and kind.__name__ == "Add"
+                    and kind.__module__.startswith("keras.src.ops")):
+                found.append(operation)
+    return found

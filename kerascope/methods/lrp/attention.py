@@ -1,35 +1,67 @@
-"""AttnLRP's relevance rules for the parts of an attention block (Achtibat et al.
-2024, arXiv:2402.05602), as functions ``relevance_out -> relevance_in``.
+"""AttnLRP: LRP through attention, layer normalization and elementwise activations
+(Achtibat et al. 2024, "AttnLRP: Attention-Aware Layer-Wise Relevance Propagation for
+Transformers", arXiv:2402.05602), wired into the ``transformer`` composite.
+
+Rule functions, ``relevance_out -> relevance_in``:
 
 * :func:`softmax_relevance`: ``R_x = x * (R - s * sum(R))`` with ``s = softmax(x)``
-  (the paper's softmax proposition; the bias-like rest is absorbed).
+  (the paper's softmax proposition, a Taylor decomposition at ``x``; its bias-like
+  rest is absorbed, so the softmax does not conserve relevance exactly).
 * :func:`bilinear_relevance`: the uniform rule of a product of two factors
-  (``Q K^T``, ``A V``): ``R_a = 1/2 a * vjp_a(R / stab(z))``, the same for ``b``;
-  ``z`` bilinear, so ``sum R_a + sum R_b = sum R``.
+  (``Q K^T``, ``A V``): epsilon over the sum of products, each product's share split
+  equally between its factors: ``R_a = 1/2 a * vjp_a(R / stab(z))``, the same for
+  ``b``; ``z`` bilinear, so ``sum R_a + sum R_b = sum R``.
 * :func:`layer_norm_relevance`: the LN rule: the division by the standard deviation
-  is a constant, the identity rule goes through it and epsilon through the
-  centering: ``R_x = x * vjp_center(R / stab(x - mean x))``.
+  is a constant (identity rule through it) and epsilon goes through the centering:
+  ``R_x = x * vjp_center(R / stab(x - mean x))``.
 
-Not yet wired into a composite (the ``transformer`` composite is still to build).
+Rules a composite maps layers to:
+
+* :class:`AttentionRule` (``keras.layers.MultiHeadAttention`` and subclasses, keras-hub's
+  included): during the pass, the layer's ``_compute_attention`` is replaced by an
+  explicit one (``attention_call``) from the layer's own parts, whose backward
+  applies the rules: ``scores = Q K^T / sqrt(d)`` by the uniform bilinear rule, the
+  (masked) softmax by the softmax rule, ``A V`` by the uniform bilinear rule
+  (``mode="attnlrp"``, the paper's rules), or ``A`` held constant, all relevance to
+  ``V`` by epsilon (``mode="cp"``: CP-LRP, Ali et al. 2022, arXiv:2202.07304, the
+  paper's baseline; it conserves relevance). The projections (``EinsumDense``) are
+  ruled as layers of their own (epsilon); masks (``attention_mask``,
+  ``use_causal_mask``, Keras masks) are applied as the layer applies them; dropout is
+  inactive (the passes run with ``training=False``).
+* :class:`LayerNormRule` (``keras.layers.LayerNormalization``): epsilon over the
+  layer with its statistics held constant: ``y = gamma (x - mean x) / sigma + beta``
+  is linear in ``x`` with ``sigma`` (and the mean's weights) fixed, so
+  ``R_x = x * J^T (R / stab(y))``; ``beta`` takes its share like a bias
+  (``center=False``: none, the rule conserves). RMS scaling: no centering.
 """
 
+import keras
 from keras import ops
 
 from kerascope import backend
+from kerascope.engine import keras_internals
+from kerascope.methods.lrp import layers as layers_lib
+from kerascope.methods.lrp import rules as rules_lib
 from kerascope.methods.lrp.rules import stabilize
 
-__all__ = ["softmax_relevance", "bilinear_relevance", "layer_norm_relevance"]
+__all__ = ["softmax_relevance", "bilinear_relevance", "layer_norm_relevance",
+           "AttentionRule", "LayerNormRule", "attention_call", "ATTENTION_MODES"]
+
+ATTENTION_MODES = ("attnlrp", "cp")
 
 
-def softmax_relevance(x, relevance, axis=-1):
-    """``R_x = x * (R - softmax(x) * sum(R))`` along ``axis``."""
-    s = ops.softmax(x, axis=axis)
+def softmax_relevance(x, relevance, axis=-1, probabilities=None):
+    """``R_x = x * (R - s * sum(R))`` along ``axis`` (an int or a tuple), ``s =
+    softmax(x)`` or the given ``probabilities`` (a masked softmax's)."""
+    s = ops.softmax(x, axis=axis) if probabilities is None else probabilities
     return x * (relevance - s * ops.sum(relevance, axis=axis, keepdims=True))
 
 
-def bilinear_relevance(fn, a, b, relevance, epsilon=1e-6):
-    """The uniform rule of ``z = fn(a, b)``, bilinear: each factor half of ``R``."""
-    s = relevance / stabilize(fn(a, b), epsilon)
+def bilinear_relevance(fn, a, b, relevance, epsilon=1e-6, output=None):
+    """The uniform rule of ``z = fn(a, b)``, bilinear: each factor half of ``R``
+    (``output``: ``fn(a, b)`` when already known)."""
+    z = fn(a, b) if output is None else output
+    s = relevance / stabilize(z, epsilon)
     grad_a, grad_b = backend.vjp(fn, (a, b), s)
     return 0.5 * a * grad_a, 0.5 * b * grad_b
 
@@ -43,3 +75,160 @@ def layer_norm_relevance(x, relevance, epsilon=1e-6):
     centering (a ``beta`` offset takes no relevance)."""
     (grad,) = backend.vjp(_center, (x,), relevance / stabilize(_center(x), epsilon))
     return x * grad
+
+
+class AttentionRule(rules_lib.Rule):
+    """AttnLRP inside a ``MultiHeadAttention`` layer (see the module docstring).
+
+    Args:
+        mode: ``"attnlrp"`` (uniform rule on both products, softmax rule) or
+            ``"cp"`` (attention probabilities held constant).
+        epsilon: the stabilizer of the products' epsilon.
+    """
+
+    linear = False
+    name = "attention"
+    #: ruled as a whole (a layer with sub-layers), not as a leaf layer
+    whole_layer = True
+
+    def __init__(self, mode="attnlrp", epsilon=1e-6):
+        if mode not in ATTENTION_MODES:
+            raise ValueError(f"attention: expected one of {ATTENTION_MODES}, got {mode!r}.")
+        self.mode = mode
+        self.epsilon = float(epsilon)
+
+
+class LayerNormRule(rules_lib.Rule):
+    """Epsilon over a ``LayerNormalization`` with its statistics held constant."""
+
+    linear = False
+    name = "layer_norm"
+
+    def __init__(self, epsilon=1e-6):
+        self.epsilon = float(epsilon)
+
+    def layer_call(self, layer, call):
+        """``call`` with this rule as its backward."""
+
+        def forward(x):
+            y = call(x)
+            gamma = layers_lib.read([layer.gamma])[0] if layer.gamma is not None else None
+
+            def grad(relevance):
+                frozen = _frozen_layer_norm(layer, x, gamma)
+                s = relevance / stabilize(y, self.epsilon)
+                (g,) = backend.vjp(frozen, (x,), s)
+                return x * g
+
+            return y, grad
+
+        return backend.custom_gradient(forward)
+
+
+def _frozen_layer_norm(layer, x, gamma):
+    """``t -> gamma * (t - mean t) / sigma(x)`` (RMS scaling: ``gamma * t / rms(x)``),
+    ``sigma`` computed at ``x`` and held constant; ``beta`` left out."""
+    ndim = len(x.shape)
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    axes = tuple(a % ndim for a in axis)
+    x32 = ops.cast(x, "float32")
+    if layer.rms_scaling:
+        variance = ops.mean(ops.square(x32), axis=axes, keepdims=True)
+    else:
+        variance = ops.var(x32, axis=axes, keepdims=True)
+    inv = ops.stop_gradient(ops.rsqrt(variance + layer.epsilon))
+    if gamma is not None:
+        shape = [1] * ndim
+        for a in axes:
+            shape[a] = x.shape[a]
+        inv = inv * ops.reshape(ops.cast(gamma, "float32"), shape)
+
+    def frozen(t):
+        t = ops.cast(t, "float32")
+        if not layer.rms_scaling:
+            t = t - ops.mean(t, axis=axes, keepdims=True)
+        return ops.cast(t * inv, x.dtype)
+
+    return frozen
+
+
+def attention_call(layer, rule):
+    """A ``_compute_attention`` for the ``MultiHeadAttention`` ``layer`` computing what
+    the layer's explicit path computes, with ``rule``'s backward."""
+    parts = keras_internals.attention_parts(layer)
+    axes = tuple(range(-len(parts.attention_axes), 0))
+    scale = parts.inverse_sqrt_key_dim
+    cp = rule.mode == "cp"
+    eps = rule.epsilon
+
+    def dot(key, query):
+        return ops.einsum(parts.dot_product_equation, key,
+                          ops.multiply(query, ops.cast(scale, query.dtype)))
+
+    def combine(probabilities, value):
+        return ops.einsum(parts.combine_equation, probabilities, value)
+
+    def scores_forward(key, query):
+        z = dot(key, query)
+
+        def grad(relevance):
+            if cp:
+                return ops.zeros_like(key), ops.zeros_like(query)
+            return bilinear_relevance(dot, key, query, relevance, eps, output=z)
+
+        return z, grad
+
+    def combine_forward(probabilities, value):
+        z = combine(probabilities, value)
+
+        def grad(relevance):
+            if not cp:
+                return bilinear_relevance(combine, probabilities, value, relevance, eps,
+                                          output=z)
+            s = relevance / stabilize(z, eps)
+            (g,) = backend.vjp(lambda v: combine(probabilities, v), (value,), s)
+            return ops.zeros_like(probabilities), value * g
+
+        return z, grad
+
+    def softmax_op(mask):
+        def forward(scores):
+            probabilities = parts.softmax(scores, mask=mask)
+
+            def grad(relevance):
+                if cp:
+                    return ops.zeros_like(scores)
+                r = softmax_relevance(scores, relevance, axis=axes,
+                                      probabilities=probabilities)
+                if mask is not None:
+                    r = ops.where(ops.cast(mask, "bool"), r, ops.zeros_like(r))
+                return r
+
+            return probabilities, grad
+
+        return backend.custom_gradient(forward)
+
+    product = backend.custom_gradient(scores_forward)
+    mix = backend.custom_gradient(combine_forward)
+
+    def compute(query, key, value, attention_mask=None, training=None,
+                return_attention_scores=False, use_causal_mask=False):
+        if use_causal_mask:
+            causal = parts.causal_mask(query, value)
+            attention_mask = causal if attention_mask is None else ops.logical_and(
+                ops.cast(attention_mask, "bool"), causal)
+        scores = product(key, query)
+        if attention_mask is not None:
+            expansion = -len(parts.attention_axes) * 2 - 1
+            for _ in range(len(scores.shape) - len(attention_mask.shape)):
+                attention_mask = ops.expand_dims(attention_mask, axis=expansion)
+        probabilities = softmax_op(attention_mask)(scores)
+        output = mix(probabilities, value)
+        return output, (probabilities if return_attention_scores else None)
+
+    return compute
+
+
+def is_attention(layer):
+    """Whether ``layer`` is a ``keras.layers.MultiHeadAttention`` (or a subclass)."""
+    return isinstance(layer, keras.layers.MultiHeadAttention)

@@ -15,13 +15,25 @@ Named composites (Anders et al. 2021, arXiv:2106.13200; Montavon et al. 2019):
 * ``epsilon_plus_flat``: as ``epsilon_plus``, flat on the first Dense/Conv;
 * ``epsilon_gamma_box``: gamma on Conv, epsilon on Dense, z^B (low, high) on the first Conv;
 * ``epsilon_alpha2_beta1``: alpha2-beta1 on Conv, epsilon on Dense;
-* ``epsilon_alpha2_beta1_flat``: as ``epsilon_alpha2_beta1``, flat on the first Dense/Conv.
+* ``epsilon_alpha2_beta1_flat``: as ``epsilon_alpha2_beta1``, flat on the first Dense/Conv;
+* ``transformer``: AttnLRP (Achtibat et al. 2024, arXiv:2402.05602): epsilon on every
+  Dense/EinsumDense/Conv, the attention rules inside ``MultiHeadAttention`` (uniform
+  rule on ``Q K^T`` and ``A V``, softmax rule; ``attention="cp"``: probabilities held
+  constant), the LN rule on ``LayerNormalization``, activations (GELU...) pass,
+  residual ``Add`` layers and ``x + y`` between layers of a functional model epsilon
+  over the sum (the norm rule); embedding layers
+  (``Embedding``, keras-hub's position and patch embeddings) keep their gradient (the
+  map is read at their output) and layers holding only sub-layers (keras-hub's
+  transformer blocks) differentiate their own operations as they are: a residual
+  written ``x + y`` inside a ``call`` passes the relevance to both summands, an
+  ``Add`` layer splits it (``kerascope.methods.lrp.attention``).
 """
 
 import keras
 
 from kerascope.engine import keras_internals
 from kerascope.engine import layers as groups
+from kerascope.methods.lrp import attention as attention_lib
 from kerascope.methods.lrp import canonizers
 from kerascope.methods.lrp import layers as layers_lib
 from kerascope.methods.lrp import rules as rules_lib
@@ -66,20 +78,25 @@ class Composite:
         first: pairs for the first Dense/Conv of the model (None: none).
         name: a label (errors, ``repr``).
         merge_batch_norm: merge BatchNormalization into the preceding Dense/Conv.
+        rules_operations: the ``x + y`` operations of functional graphs (residuals
+            written between layers) take the norm rule, as ``Add`` layers do.
     """
 
-    def __init__(self, layer_map=(), first=(), name="custom", merge_batch_norm=True):
+    def __init__(self, layer_map=(), first=(), name="custom", merge_batch_norm=True,
+                 rules_operations=False):
         self.layer_map = [(m, rules_lib.get_rule(r)) for m, r in layer_map]
         self.first = [(m, rules_lib.get_rule(r)) for m, r in (first or ())]
         for match, _ in self.layer_map + self.first:
             _check_match(match)
         self.name = name
         self.merge_batch_norm = merge_batch_norm
+        self.rules_operations = rules_operations
 
     def with_rules(self, layer_map=(), first=()):
         """A composite with ``layer_map``/``first`` pairs tried before this one's."""
         return Composite(list(layer_map) + self.layer_map, list(first) + self.first,
-                         name=self.name, merge_batch_norm=self.merge_batch_norm)
+                         name=self.name, merge_batch_norm=self.merge_batch_norm,
+                         rules_operations=self.rules_operations)
 
     def rule_for(self, layer, first_layer):
         """The rule of ``layer`` (None: none maps it)."""
@@ -112,7 +129,9 @@ class Composite:
             if rule is None and id(layer) in merged:
                 rule = rules_lib.Pass()
             if not keras_internals.is_leaf(layer):
-                if layer.weights and rule is None:
+                if getattr(rule, "whole_layer", False):
+                    plan[layer] = (rule, None)
+                elif layer.weights and rule is None:
                     raise self._uncovered(layer, "its computation around its sub-layers")
                 continue
             if rule is None:
@@ -128,20 +147,43 @@ class Composite:
         return plan
 
     def _uncovered(self, layer, what):
+        transformer = (isinstance(layer, layers_lib.GROUPS["attention"]
+                                  + layers_lib.GROUPS["layer_norm"]) or embedding_like(layer))
+        hint = (" For a transformer (attention, LayerNormalization, embeddings), pass "
+                "composite='transformer' (AttnLRP)." if transformer and self.name != "transformer"
+                else "")
         return ValueError(
             f"composite {self.name!r}: no LRP rule covers layer {layer.name!r} "
             f"({type(layer).__name__}, {what}). Map it to a rule, e.g. "
             f"composite=kerascope.methods.lrp.named({self.name!r}).with_rules("
             f"[({layer.name!r}, 'epsilon')]) or LRP(layer_rules=[({layer.name!r}, "
-            f"'epsilon')])."
+            f"'epsilon')]).{hint}"
         )
 
     def __repr__(self):
         return f"Composite({self.name!r})"
 
 
-def named(name, epsilon=1e-6, gamma=0.25, low=None, high=None):
-    """The composite called ``name`` with its options (see the module docstring)."""
+def _own_weights(layer):
+    inner = {id(v) for sub in keras_internals.sublayers(layer) for v in sub.weights}
+    return [v for v in layer.weights if id(v) not in inner]
+
+
+def embedding_like(layer):
+    """An embedding: a ``keras.layers.Embedding`` or a layer whose class is named so
+    (keras-hub's ``PositionEmbedding``, ``ViTPatchingAndEmbedding``...)."""
+    return isinstance(layer, keras.layers.Embedding) or "Embedding" in type(layer).__name__
+
+
+def container(layer):
+    """A layer with sub-layers and no weights of its own (a transformer block)."""
+    return not keras_internals.is_leaf(layer) and not _own_weights(layer)
+
+
+def named(name, epsilon=1e-6, gamma=0.25, low=None, high=None, attention="attnlrp"):
+    """The composite called ``name`` with its options (see the module docstring);
+    ``attention``: the ``transformer`` composite's attention mode (``"attnlrp"`` or
+    ``"cp"``)."""
     eps = rules_lib.Epsilon(epsilon)
     flat = [("linear", rules_lib.Flat())]
     box = [("convolution", rules_lib.ZBox(low, high))]
@@ -154,6 +196,13 @@ def named(name, epsilon=1e-6, gamma=0.25, low=None, high=None):
             [("convolution", rules_lib.AlphaBeta(2, 1)), ("dense", eps)], ()),
         "epsilon_alpha2_beta1_flat": (
             [("convolution", rules_lib.AlphaBeta(2, 1)), ("dense", eps)], flat),
+        "transformer": ([
+            ("linear", eps),
+            ("attention", attention_lib.AttentionRule(attention, epsilon)),
+            ("layer_norm", attention_lib.LayerNormRule(epsilon)),
+            (embedding_like, rules_lib.Gradient()),
+            (container, rules_lib.Gradient()),
+        ], ()),
     }
     if name not in table:
         raise ValueError(
@@ -161,8 +210,8 @@ def named(name, epsilon=1e-6, gamma=0.25, low=None, high=None):
             f"or a kerascope.methods.lrp.Composite."
         )
     layer_map, first = table[name]
-    return Composite(layer_map, first, name=name)
+    return Composite(layer_map, first, name=name, rules_operations=name == "transformer")
 
 
 NAMES = ("epsilon", "epsilon_plus", "epsilon_plus_flat", "epsilon_gamma_box",
-         "epsilon_alpha2_beta1", "epsilon_alpha2_beta1_flat")
+         "epsilon_alpha2_beta1", "epsilon_alpha2_beta1_flat", "transformer")

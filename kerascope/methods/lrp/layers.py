@@ -19,6 +19,9 @@ GROUPS = {
     "linear": groups.AFFINE, "convolution": groups.CONV_LIKE, "dense": groups.DENSE_LIKE,
     "activation": groups.ELEMENTWISE, "sum": groups.SUMS,
     "average_pooling": groups.AVERAGE_POOLING,
+    "attention": (keras.layers.MultiHeadAttention,),
+    "layer_norm": (keras.layers.LayerNormalization,),
+    "embedding": (keras.layers.Embedding,),
 }
 
 

@@ -8,6 +8,12 @@ during the pass only. The output relevance is the target's score before softmax:
 the pass starts at 1 on the target and, every rule being linear in the relevance,
 the map is multiplied by the score. ``extras["conservation"]``: per sample,
 ``sum(R_input) - score`` (0 for LRP-epsilon on bias-free networks, epsilon -> 0).
+
+Transformers (the ``transformer`` composite, AttnLRP, arXiv:2402.05602): the attention
+layers' computation is replaced during the pass (``view.AttentionRuleView``). Token
+ids have no gradient: on a model with integer inputs the relevance is read at the
+output of its first ``Embedding`` (or of ``layer=``) and summed over the embedding
+axis, one value per token ``(N, T)`` (the maps of the attention methods).
 """
 
 import weakref
@@ -16,13 +22,17 @@ import keras
 import numpy as np
 
 from kerascope import backend
+from kerascope.engine import keras_internals, surgery
 from kerascope.engine.rules import ActivationRule, LayerRule
+from kerascope.engine.runner import PassRunner
 from kerascope.inputs import arrays as data
+from kerascope.methods import layer_attribution
 from kerascope.methods.base import Method
 from kerascope.methods.lrp import canonizers
 from kerascope.methods.lrp import composites as composites_lib
 from kerascope.methods.lrp import layers as layers_lib
 from kerascope.methods.lrp import rules as rules_lib
+from kerascope.methods.lrp import view as view_lib
 
 _ACTIVATION_NAMES = (
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "tanh",
@@ -54,20 +64,50 @@ class Binding:
             _ACTIVATION_RULES.extend(_activation_rules())
         self.composite = composite
         self.table = weakref.WeakKeyDictionary()
-        self.rules = (LayerRule(self._match, self._replace, name=f"lrp_{composite.name}"),
-                      *_ACTIVATION_RULES)
+        self.attention = weakref.WeakKeyDictionary()  # model -> ((layer, rule), ...)
+        self.adds = weakref.WeakKeyDictionary()  # model -> functional x + y operations
+        self._layer_rule = LayerRule(self._match, self._replace, name=f"lrp_{composite.name}")
+        self._extra = {}  # activation name -> pass rule, for activations not listed
+        self.rules = (self._layer_rule, *_ACTIVATION_RULES)
 
     def bind(self, model):
         """Plan the rules of ``model``'s layers (errors for uncovered layers)."""
+        attention = []
         for layer, entry in self.composite.plan(model).items():
             self.table[layer] = entry
+            if getattr(entry[0], "whole_layer", False):
+                attention.append((layer, entry[0]))
+        self.attention[model] = tuple(attention)
+        self.adds[model] = (tuple(keras_internals.add_operations(model))
+                            if self.composite.rules_operations else ())
+        self._pass_other_activations(model)
+
+    def _pass_other_activations(self, model):
+        """Pass rules for fused activations no listed name covers (keras-hub's
+        ``gelu_approximate``): every activation passes relevance."""
+        known = {rule.match for rule in _ACTIVATION_RULES} | set(self._extra)
+        added = False
+        for layer in surgery.iter_layers(model):
+            fn = getattr(layer, "activation", None)
+            name = getattr(fn, "__name__", None)
+            if callable(fn) and name and name != "linear" and name not in known:
+                self._extra[name] = ActivationRule(name, rules_lib.pass_backward(fn),
+                                                   name=f"lrp_pass_{name}")
+                known.add(name)
+                added = True
+        if added:
+            self.rules = (self._layer_rule, *_ACTIVATION_RULES, *self._extra.values())
 
     def _match(self, layer):
         entry = self.table.get(layer)
-        return entry is not None and not isinstance(entry[0], rules_lib.Gradient)
+        return (entry is not None and not isinstance(entry[0], rules_lib.Gradient)
+                and not getattr(entry[0], "whole_layer", False))
 
     def _replace(self, layer, call):
         rule, bn = self.table[layer]
+        layer_call = getattr(rule, "layer_call", None)
+        if layer_call is not None:
+            return layer_call(layer, call)
         if isinstance(rule, rules_lib.Pass):
             return rules_lib.pass_backward(call)
         if isinstance(rule, rules_lib.Norm):
@@ -117,7 +157,7 @@ def binding(composite):
 
 
 def _hashable(value):
-    if value is None or isinstance(value, (int, float)):
+    if value is None or isinstance(value, (int, float, str)):
         return value
     array = np.asarray(value, dtype="float32")
     return (array.shape, tuple(array.ravel().tolist()))
@@ -134,6 +174,11 @@ def named_composite(name, **options):
     return _NAMED[key]
 
 
+def _integer(sample):
+    arrays = sample.arrays if isinstance(sample, data.Inputs) else [sample]
+    return any(np.issubdtype(np.asarray(a).dtype, np.integer) for a in arrays)
+
+
 class LRP(Method):
     """Layer-wise Relevance Propagation with a composite of rules.
 
@@ -147,6 +192,11 @@ class LRP(Method):
             class, group, name or predicate -> a rule or rule name).
         channel_reduction: how input channels are reduced (default ``"sum"``; None
             keeps the relevance per channel).
+        attention: the ``transformer`` composite's attention rules: ``"attnlrp"``
+            (arXiv:2402.05602) or ``"cp"`` (probabilities held constant).
+        layer: read the relevance at this layer's output (name or object; its
+            channels reduced as ``layer=`` of the gradient methods); None: at the
+            inputs or, for integer inputs (token ids), at the first ``Embedding``.
     """
 
     name = "lrp"
@@ -154,14 +204,18 @@ class LRP(Method):
     family = "lrp"
     summary = "Layer-wise relevance propagation of the target score with a composite of rules."
     paper = ("Bach et al. 2015, PLOS ONE; Montavon et al. 2019, \"Layer-wise relevance "
-             "propagation: an overview\"; zennit: Anders et al. 2021, arXiv:2106.13200")
+             "propagation: an overview\"; zennit: Anders et al. 2021, arXiv:2106.13200; "
+             "transformer composite (AttnLRP): Achtibat et al. 2024, arXiv:2402.05602")
     signed = True
     evaluates_inputs = True
     multi_input = True
 
     def __init__(self, composite="epsilon_plus_flat", epsilon=1e-6, gamma=0.25, low=None,
-                 high=None, layer_rules=None, channel_reduction="sum"):
+                 high=None, layer_rules=None, channel_reduction="sum", attention="attnlrp",
+                 layer=None):
         self.composite = composite
+        self.attention = attention
+        self.layer = layer_attribution.check_layer(layer)
         self.epsilon = epsilon
         self.gamma = gamma
         self.low = low
@@ -176,7 +230,8 @@ class LRP(Method):
             composite = self.composite
         elif isinstance(self.composite, str):
             composite = named_composite(self.composite, epsilon=self.epsilon, gamma=self.gamma,
-                                        low=self.low, high=self.high)
+                                        low=self.low, high=self.high,
+                                        attention=self.attention)
         else:
             raise ValueError(
                 f"composite: expected a composite name ({', '.join(composites_lib.NAMES)}) "
@@ -190,9 +245,42 @@ class LRP(Method):
         self._binding.bind(model)
         return self._binding.rules
 
+    def layers(self, model, sample):
+        if self.layer is not None:
+            return (layer_attribution.find(model, self.layer),)
+        if _integer(sample):
+            found = [layer for layer in surgery.iter_layers(model)
+                     if isinstance(layer, keras.layers.Embedding)]
+            return tuple(found[:1])
+        return ()
+
+    def _passes(self, ctx, x, row_targets):
+        at_layer = bool(ctx.layers)
+        attention = self._binding.attention.get(ctx.model, ())
+        adds = self._binding.adds.get(ctx.model, ())
+        if not attention and not adds:
+            return ctx.backprop(x, row_targets, wrt_inputs=not at_layer)
+        if not at_layer:
+            ctx.check_differentiable()
+        runner = ctx.state.get("lrp_runner")
+        if runner is None:
+            view = view_lib.AttentionRuleView(
+                ctx.model, attention, adds, output_index=ctx.output_index,
+                use_logits=ctx.use_logits, layers=ctx.layers, rules=ctx.rules)
+            runner = ctx.state["lrp_runner"] = PassRunner(
+                view, ctx.score, batch_size=ctx.batch_size, distribution=ctx.distribution)
+        return runner.backprop(x, row_targets, wrt_inputs=not at_layer)
+
     def attribute(self, ctx, x, row_targets):
-        passes = ctx.backprop(x, row_targets)
+        passes = self._passes(ctx, x, row_targets)
         scores = np.asarray(passes.scores, dtype=np.float64)
+        if ctx.layers:
+            relevance = np.asarray(passes.layer_grads[0])
+            shape = (-1,) + (1,) * (relevance.ndim - 1)
+            maps = (relevance * scores.reshape(shape)).astype(relevance.dtype)
+            total = np.sum(np.asarray(maps, np.float64).reshape(len(scores), -1), axis=1)
+            ctx.record("conservation", total - scores)
+            return maps, passes
 
         def scale(relevance, xi):
             shape = (-1,) + (1,) * (np.ndim(relevance) - 1)
@@ -204,3 +292,9 @@ class LRP(Method):
                     for m in parts if m is not None)
         ctx.record("conservation", total - scores)
         return maps, passes
+
+    def postprocess(self, maps, x, ctx):
+        if ctx.layers:
+            return layer_attribution.reduce_layer_map(maps, self.channel_reduction,
+                                                      ctx.layers[0], ctx.channel_axis)
+        return super().postprocess(maps, x, ctx)
