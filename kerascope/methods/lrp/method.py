@@ -54,6 +54,7 @@ class Binding:
             _ACTIVATION_RULES.extend(_activation_rules())
         self.composite = composite
         self.table = weakref.WeakKeyDictionary()
+        self.nonnegative = weakref.WeakKeyDictionary()
         self.rules = (LayerRule(self._match, self._replace, name=f"lrp_{composite.name}"),
                       *_ACTIVATION_RULES)
 
@@ -61,6 +62,8 @@ class Binding:
         """Plan the rules of ``model``'s layers (errors for uncovered layers)."""
         for layer, entry in self.composite.plan(model).items():
             self.table[layer] = entry
+            if entry[0].linear:
+                self.nonnegative[layer] = layers_lib.nonnegative_input(layer)
 
     def _match(self, layer):
         entry = self.table.get(layer)
@@ -72,7 +75,7 @@ class Binding:
             return rules_lib.pass_backward(call)
         if isinstance(rule, rules_lib.Norm):
             return _norm_call(call)
-        return _linear_call(layer, call, rule, bn)
+        return _linear_call(layer, call, rule, bn, self.nonnegative.get(layer, False))
 
 
 def _norm_call(call):
@@ -82,7 +85,7 @@ def _norm_call(call):
     return backend.custom_gradient(forward)
 
 
-def _linear_call(layer, call, rule, bn):
+def _linear_call(layer, call, rule, bn, nonnegative=False):
     bn_vars = canonizers.batch_norm_variables(bn) if bn is not None else ()
 
     def forward(*inputs):
@@ -92,7 +95,7 @@ def _linear_call(layer, call, rule, bn):
 
         def grad(relevance):
             merged = canonizers.merge(layer, values, bn, bn_values) if bn is not None else None
-            parts = layers_lib.linear_parts(layer, call, inputs, values, merged)
+            parts = layers_lib.linear_parts(layer, call, inputs, values, merged, nonnegative)
             if merged is None and len(parts) == 1:
                 parts[0][0].output = output
             for part, x in parts:
