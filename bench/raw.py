@@ -163,7 +163,8 @@ def lrp(logits_model, native=False):
     backward (winner takes all), ReLU passes relevance, z+ on conv2..4
     (``z+ = conv(x, W+) + b+``, ``R = x * conv^T(W+, R / stab(z+))``: their inputs are
     max-pooled ReLU outputs, so the ``x- W-`` term is exactly zero and left out), flat
-    on conv1 (``R = conv^T(1, R / stab(conv(1, 1)))``). ``stab(v) = v + eps sign(v)``,
+    on conv1 (``R = conv^T(1, R / stab(conv(1, 1)))``, ``conv(1, 1)`` of one image: the
+    same for all). ``stab(v) = v + eps sign(v)``,
     ``sign(0) = 1`` (zennit). Montavon et al. 2019; Anders et al. 2021.
 
     PyTorch: the forward runs the model's Keras layers (as ``input_grads`` runs the
@@ -217,8 +218,8 @@ def lrp(logits_model, native=False):
                 r = xin * conv_back(r / stab(z + jnp.maximum(b, 0.0)))[0]
             r = saved[0][1](r)[0]
             ones, w1 = jnp.ones_like(x), jnp.ones_like(conv_w[0][0])
-            z, conv_back = jax.vjp(lambda v: conv(v, w1), ones)
-            return conv_back(r / stab(z))[0]
+            _, conv_back = jax.vjp(lambda v: conv(v, w1), ones)
+            return conv_back(r / stab(conv(ones[:1], w1)))[0]
 
         def step(x, t):
             return np.asarray(relevance(params(), jnp.asarray(x), jnp.asarray(t)))
@@ -260,7 +261,7 @@ def lrp(logits_model, native=False):
                 r = xin * conv_t(r / stab(z), wp, tf.shape(xin))
             r = unpool(saved[0][1], saved[0][2], r)
             ones, w1 = tf.ones_like(x), tf.ones_like(conv_w[0][0])
-            z = tf.nn.conv2d(ones, w1, 1, "SAME")
+            z = tf.nn.conv2d(ones[:1], w1, 1, "SAME")
             return conv_t(r / stab(z), w1, tf.shape(x))
 
         def step(x, t):
@@ -307,7 +308,7 @@ def lrp(logits_model, native=False):
             _, index, size = saved[0]
             r = F.max_unpool2d(r, index, 2, output_size=size)
             w1 = torch.ones_like(conv_w[0][0])
-            z = F.conv2d(torch.ones_like(x.permute(0, 3, 1, 2)), w1, padding=1)
+            z = F.conv2d(torch.ones_like(x[:1].permute(0, 3, 1, 2)), w1, padding=1)
             return F.conv_transpose2d(r / stab(z), w1, padding=1).permute(0, 2, 3, 1)
 
         def step(x, t):
