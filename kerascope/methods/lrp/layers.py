@@ -149,6 +149,7 @@ def linear_parts(layer, call, inputs, values, merged=None, nonnegative=False):
         bias = weights[id(bias_var)] if bias_var is not None else None
         part = rules_lib.Linear(run, weights[id(kernel_var)], bias, axis=axis,
                                 nonnegative=nonnegative)
+    part.transpose = getattr(direct, "transpose", None)
     return [(part, x)]
 
 
@@ -160,15 +161,25 @@ def _direct(layer):
     to be exactly that plus its bias and activation: plain ``Dense`` and ``Conv1D/2D/3D``
     (exact classes; no LoRA, quantization or autocast). None otherwise (the layer's own
     ``call`` then runs in a ``StatelessScope``). PyTorch: channels-last convolutions
-    run as channels-first ones on transposed views (Keras would copy the input twice)."""
+    run as channels-first ones on transposed views (Keras would copy the input twice),
+    and ``kernel^T s`` has a ``transpose`` (transposed convolution, ``s W^T``): autograd
+    would re-run the forward for it (JAX and TensorFlow drop that forward)."""
     if (getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None)
             or layer.compute_dtype != layer.variable_dtype):
         return None
+    torch = backend.backend_name() == "torch"
     if type(layer) is keras.layers.Dense:
-        return ops.matmul
+        if not torch:
+            return ops.matmul
+
+        def dense(t, kernel):
+            return ops.matmul(t, kernel)
+
+        dense.transpose = lambda s, kernel: ops.matmul(s, ops.transpose(kernel))
+        return dense
     if type(layer) not in _PLAIN_CONV or layer.padding == "causal":
         return None
-    if layer.data_format != "channels_last" or backend.backend_name() != "torch":
+    if layer.data_format != "channels_last" or not torch:
         return layer.convolution_op
     rank = layer.rank
     first = (0, rank + 1) + tuple(range(1, rank + 1))
@@ -180,6 +191,15 @@ def _direct(layer):
                        dilation_rate=layer.dilation_rate)
         return ops.transpose(out, last)
 
+    sizes = tuple(layer.kernel_size)
+    if (set(layer.strides) == {1} and set(layer.dilation_rate) == {1} and layer.groups == 1
+            and (layer.padding == "valid" or all(k % 2 for k in sizes))):
+        def conv_t(s, kernel):  # kernel^T s without re-running the forward (autograd would)
+            out = ops.conv_transpose(ops.transpose(s, first), kernel, strides=1,
+                                     padding=layer.padding, data_format="channels_first")
+            return ops.transpose(out, last)
+
+        conv.transpose = conv_t
     return conv
 
 

@@ -53,6 +53,7 @@ class Linear:
         self.bias = bias
         self.output = output
         self.nonnegative = nonnegative
+        self.transpose = None  # (s, kernel) -> kernel^T s, where known without a forward
 
     def forward(self, x, kernel=None, bias=None):
         return self.run(x, self.kernel if kernel is None else kernel, bias)
@@ -64,6 +65,8 @@ class Linear:
 
     def back(self, kernel, s, x):
         """``kernel^T s``: the vjp of the part (any bias) with respect to its input."""
+        if self.transpose is not None:
+            return self.transpose(s, kernel)
         return backend.vjp(lambda t: self.run(t, kernel, None), (x,), s)[0]
 
     def linearize(self, fn, *xs):
