@@ -261,15 +261,16 @@ def test_x_minus_terms_left_out_only_where_the_graph_shows_inputs_non_negative()
     found = {n: lrp_layers.nonnegative_input(model.get_layer(n)) for n in "abcdf"}
     assert found == {"a": False, "b": True, "c": True, "d": False, "f": False}
     # on a non-negative input, leaving the x- terms out changes no relevance
-    conv = model.get_layer("c")
+    dense = model.get_layer("f")
     rng = np.random.default_rng(1)
-    x = keras.ops.convert_to_tensor(np.maximum(rng.normal(size=(2, 6, 6, 4)), 0).astype("float32"))
-    values = [v.value for v in conv.weights]
-    relevance = keras.ops.convert_to_tensor(rng.normal(size=(2, 4, 4, 4)).astype("float32"))
+    x = np.maximum(rng.normal(size=(2, 128)), 0).astype("float32")
+    x, relevance = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(
+        rng.normal(size=(2, 3)).astype("float32"))
+    values = [v.value for v in dense.weights]
     for rule in (lrp.ZPlus(), lrp.AlphaBeta(2, 1), lrp.Gamma(0.25)):
         maps = []
         for nonnegative in (True, False):
-            [(part, xi)] = lrp_layers.linear_parts(conv, conv.call, (x,), values,
+            [(part, xi)] = lrp_layers.linear_parts(dense, dense.call, (x,), values,
                                                    nonnegative=nonnegative)
             assert part.nonnegative is nonnegative
             maps.append(keras.ops.convert_to_numpy(rule.relevance(part, xi, relevance)))
