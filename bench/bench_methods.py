@@ -46,7 +46,9 @@ FILTERS_LAST = common.FILTERS[-1]  # Score-CAM: one masked forward pass per chan
 # name -> (options, raw passes). Raw passes are (kind, rows per image) pairs:
 #   "input"  : input gradients (guided/deconvnet ReLUs cost what plain ReLUs cost),
 #   "layer"  : forward to conv4, forward+backward of the head, d score / d conv4,
-#   "forward": full forward passes (outputs only).
+#   "forward": full forward passes (outputs only),
+#   "lrp"    : the bare-framework LRP pass of the same composite (raw.lrp: one forward,
+#              one modified backward).
 CAM_LAYER = {"layer_name": common.LAST_CONV}
 EXTRA = {
     "grad_cam": (CAM_LAYER, [("layer", 1)]),
@@ -63,8 +65,13 @@ EXTRA = {
     "occlusion": ({"patch_size": 8}, [("forward", (64 // 8) ** 2)]),
     "rise": ({"num_masks": 128, "seed": 0}, [("forward", 128)]),
     # LRP (issue 20; target <= 1.3): one forward and one modified backward, against the
-    # plain input gradient (default composite epsilon_plus_flat: z+ runs two terms)
-    "lrp": ({}, [("input", 1)]),
+    # same LRP written with the framework's ops (default composite epsilon_plus_flat)
+    "lrp": ({}, [("lrp", 1)]),
+}
+# Second rows for a method against other raw passes: label -> (name, options, passes).
+# LRP against the plain input gradient (the modified forwards of z+ cost extra FLOPs).
+EXTRA_ROWS = {
+    "lrp / input gradient": ("lrp", {}, [("input", 1)]),
 }
 
 
@@ -106,7 +113,10 @@ def specs(x, targets, only=None):
          {"n_steps": STEPS, "method": "riemann_trapezoid"},
          [("input", path, np.repeat(targets, STEPS))], (100, 64)),
     ]
-    for name, (options, passes) in EXTRA.items():
+    extra = [(name, name, options, passes) for name, (options, passes) in EXTRA.items()]
+    extra += [(label, name, options, passes)
+              for label, (name, options, passes) in EXTRA_ROWS.items()]
+    for row_label, name, options, passes in extra:
         if name not in methods_lib.names():
             continue
         raw_passes, expanded = [], 1
@@ -115,7 +125,7 @@ def specs(x, targets, only=None):
             raw_passes.append((kind, rows, np.repeat(targets, per)))
             expanded = max(expanded, per)
         sizes = (80, 64) if expanded == SAMPLES else ((16,) if expanded == 1 else (64,))
-        label = f"{name} ({expanded})" if expanded > 1 else name
+        label = f"{row_label} ({expanded})" if expanded > 1 else row_label
         table.append((label, name, options, raw_passes, sizes))
     out = []
     for label, name, options, raw_passes, sizes in table:
@@ -138,6 +148,16 @@ def check_gradients(model, x, targets, raw_input):
         raise SystemExit("raw baseline disagrees with kerascope: fix the baseline first")
 
 
+def check_lrp(model, x, targets, raw_lrp):
+    """Raw and kerascope LRP relevance (per channel) must agree."""
+    ours = kerascope.explain("lrp", model, x, targets, batch_size=16, channel_reduction=None)[1]
+    ref = raw_lrp(x, targets, 16)
+    err = np.max(np.abs(ours - ref)) / (np.max(np.abs(ref)) + 1e-12)
+    print(f"# check: max |kerascope - raw| / max |raw| (LRP epsilon_plus_flat) = {err:.2e}")
+    if err > 1e-4:
+        raise SystemExit("raw LRP disagrees with kerascope: fix the baseline first")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -154,8 +174,11 @@ def main(argv=None):
         "input": raw.input_grads(logits_model),
         "layer": raw.layer_grads(trunk, head),
         "forward": raw.forward(model),
+        "lrp": raw.lrp(logits_model),
     }
     check_gradients(model, x, targets, raws["input"])
+    if "lrp" in methods_lib.names() and any(s[1] == "lrp" for s in specs(x, targets, args.only)):
+        check_lrp(model, x, targets, raws["lrp"])
 
     rows = []
     for label, name, options, raw_passes, sizes in specs(x, targets, args.only):

@@ -244,3 +244,35 @@ def test_batch_norm_merged_after_loading_and_only_when_its_conv_feeds_it_alone(s
     skip = keras.Model(inputs, layers.Dense(5)(h))
     with pytest.raises(ValueError, match="'norm'"):  # merging would change the skip
         kerascope.lrp(skip, x, targets)
+
+
+
+def test_x_minus_terms_left_out_only_where_the_graph_shows_inputs_non_negative():
+    from kerascope.methods.lrp import layers as lrp_layers
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 3))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inputs)
+    b = layers.Conv2D(4, 3, padding="same", name="b")(layers.MaxPooling2D(2)(a))
+    c = layers.Conv2D(4, 3, name="c")(layers.ZeroPadding2D(1)(layers.ReLU()(b)))
+    d = layers.Conv2D(4, 1, name="d")(layers.ReLU(negative_slope=0.1)(c))
+    e = layers.Concatenate()([layers.ReLU()(d), d])
+    model = keras.Model(inputs, layers.Dense(3, name="f")(layers.Flatten()(e)))
+    found = {n: lrp_layers.nonnegative_input(model.get_layer(n)) for n in "abcdf"}
+    assert found == {"a": False, "b": True, "c": True, "d": False, "f": False}
+    # on a non-negative input, leaving the x- terms out changes no relevance
+    dense = model.get_layer("f")
+    rng = np.random.default_rng(1)
+    x = np.maximum(rng.normal(size=(2, 128)), 0).astype("float32")
+    x, relevance = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(
+        rng.normal(size=(2, 3)).astype("float32"))
+    values = [v.value for v in dense.weights]
+    for rule in (lrp.ZPlus(), lrp.AlphaBeta(2, 1), lrp.Gamma(0.25)):
+        maps = []
+        for nonnegative in (True, False):
+            [(part, xi)] = lrp_layers.linear_parts(dense, dense.call, (x,), values,
+                                                   nonnegative=nonnegative)
+            assert part.nonnegative is nonnegative
+            maps.append(keras.ops.convert_to_numpy(rule.relevance(part, xi, relevance)))
+        assert np.abs(maps[1]).max() > 0
+        np.testing.assert_allclose(maps[0], maps[1], rtol=1e-5, atol=1e-6)

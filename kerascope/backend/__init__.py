@@ -26,7 +26,7 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "native_summary_writer", "placement",
+           "clear_cache", "custom_gradient", "vjp", "linearize", "native_summary_writer", "placement",
            "device_name", "fused"]
 
 _CACHE = collections.OrderedDict()
@@ -186,6 +186,17 @@ def vjp(fn, inputs, upstream):
     when the backward runs (JAX: the values of the current call).
     """
     return _gradients().vjp(fn, tuple(inputs), upstream)
+
+
+def linearize(fn, inputs):
+    """``(fn(*inputs), pullback)``: ``pullback(upstream)`` is ``vjp(fn, inputs, upstream)``
+    from the same forward (PyTorch keeps its graph; ``fn`` is not run again).
+
+    Call ``pullback`` once (TensorFlow's tape is not persistent). Like ``vjp``, usable
+    inside a ``custom_gradient`` gradient function (LRP rules: ``z = fn(x)``, then
+    ``x * pullback(R / z)``).
+    """
+    return _gradients().linearize(fn, tuple(inputs))
 
 
 _ASCENT_CACHE = collections.OrderedDict()

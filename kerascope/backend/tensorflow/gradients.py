@@ -38,3 +38,17 @@ def vjp(fn, inputs, upstream):
         unconnected_gradients=tf.UnconnectedGradients.ZERO,
     )
     return tuple(grads)
+
+
+def linearize(fn, inputs):
+    inputs = [tf.convert_to_tensor(x) for x in inputs]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        for x in inputs:
+            tape.watch(x)
+        output = fn(*inputs)
+
+    def pullback(upstream):
+        return tuple(tape.gradient(output, inputs, output_gradients=upstream,
+                                   unconnected_gradients=tf.UnconnectedGradients.ZERO))
+
+    return output, pullback

@@ -4,7 +4,7 @@ Keras runs the forward of a custom gradient inside ``torch.autograd.Function``
 (no graph is recorded there) and passes the upstream gradient as a keyword; the
 wrapper below gives the rule a plain ``grad(upstream)``. ``vjp`` re-runs ``fn`` on
 detached copies of its inputs under ``enable_grad``, so it also works inside a
-backward pass.
+backward pass. ``linearize`` keeps the graph of its one forward for its pullback.
 """
 
 import keras
@@ -35,3 +35,17 @@ def vjp(fn, inputs, upstream):
     return tuple(
         torch.zeros_like(x) if g is None else g.detach() for x, g in zip(leaves, grads)
     )
+
+
+def linearize(fn, inputs):
+    with torch.enable_grad():
+        leaves = [x.detach().requires_grad_(True) for x in inputs]
+        output = fn(*leaves)
+
+    def pullback(upstream):
+        if not output.requires_grad:
+            return tuple(torch.zeros_like(x) for x in leaves)
+        grads = torch.autograd.grad(output, leaves, grad_outputs=upstream, allow_unused=True)
+        return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
+
+    return output.detach(), pullback

@@ -4,11 +4,18 @@ A linear layer (Dense, Conv, DepthwiseConv, SeparableConv) is split into linear
 parts ``z = run(x, kernel, bias)``; ``run`` is the layer's own ``call`` in a
 ``keras.StatelessScope`` binding its kernel to the given value (SeparableConv:
 a depthwise part, then a pointwise part, each ruled on its own).
+
+``nonnegative_input(layer)``: whether the model's graph shows every input of the
+layer to be ``>= 0`` (the output of a ReLU-family activation, possibly through
+pooling, reshapes, padding, dropout or concatenation); rules then leave out their
+``x-`` terms, which are exactly zero.
 """
 
 import keras
 from keras import ops
 
+from kerascope import backend
+from kerascope.engine import keras_internals
 from kerascope.engine import layers as groups
 from kerascope.methods.lrp import rules as rules_lib
 
@@ -23,6 +30,56 @@ GROUPS = {
     "layer_norm": (keras.layers.LayerNormalization,),
     "embedding": (keras.layers.Embedding,),
 }
+
+
+#: Activations whose outputs are never negative (compared by identity).
+_NONNEGATIVE_ACTIVATIONS = tuple(
+    getattr(keras.activations, name) for name in (
+        "relu", "relu6", "sigmoid", "hard_sigmoid", "softmax", "softplus", "exponential")
+    if hasattr(keras.activations, name))
+#: Layers whose outputs are some of their inputs' values (or zeros, or means):
+#: non-negative inputs give non-negative outputs.
+_SIGN_KEEPING = groups.POOLING + tuple(getattr(keras.layers, name) for name in (
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity", "Concatenate",
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+    "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D")
+    if hasattr(keras.layers, name))
+_MAX_DEPTH = 32
+
+
+def _nonnegative_output(operation, depth):
+    if isinstance(operation, keras.layers.ReLU):
+        return (not operation.negative_slope and operation.threshold is not None
+                and float(operation.threshold) >= 0)
+    if isinstance(operation, keras.layers.Softmax):
+        return True
+    activation = operation.__dict__.get("activation")
+    if activation is not None and any(activation is fn for fn in _NONNEGATIVE_ACTIVATIONS):
+        return isinstance(operation, groups.AFFINE + (keras.layers.Activation,))
+    if isinstance(operation, _SIGN_KEEPING):
+        return nonnegative_input(operation, depth + 1)
+    return False
+
+
+def nonnegative_input(layer, depth=0):
+    """Whether every input of every call of ``layer`` in a functional graph is the
+    output of a non-negative activation (through sign-keeping layers); False when
+    the graph does not tell (no recorded calls, subclassed ``call`` code)."""
+    if depth > _MAX_DEPTH:
+        return False
+    nodes = keras_internals.inbound_nodes(layer)
+    if not nodes:
+        return False
+    for node in nodes:
+        tensors = keras.tree.flatten(node.input_tensors)
+        if not tensors:
+            return False
+        for tensor in tensors:
+            origin = keras_internals.producer(tensor)
+            if origin is None or not _nonnegative_output(origin[0], depth):
+                return False
+    return True
 
 
 def kernel_variable(layer):
@@ -61,22 +118,28 @@ def read(variables):
     return [ops.stop_gradient(ops.convert_to_tensor(v.value)) for v in variables]
 
 
-def linear_parts(layer, call, inputs, values, merged=None):
+def linear_parts(layer, call, inputs, values, merged=None, nonnegative=False):
     """``[(Linear, input)]`` of ``layer``, last part first, for one backward pass.
 
     ``values``: the layer's weights as read in the forward (``layer.weights`` order);
-    ``merged``: ``(kernel, bias)`` replacing them (a merged BatchNormalization).
+    ``merged``: ``(kernel, bias)`` replacing them (a merged BatchNormalization);
+    ``nonnegative``: the layer's input is known to be ``>= 0``.
     """
     weights = {id(v): value for v, value in zip(layer.weights, values)}
     x = inputs[0]
     axis = channel_axis(layer)
     if isinstance(layer, groups.SEPARABLE_CONV):
-        return _separable_parts(layer, x, weights, merged, axis)
+        parts = _separable_parts(layer, x, weights, merged, axis)
+        parts[-1][0].nonnegative = nonnegative
+        return parts
     kernel_var, bias_var = kernel_variable(layer), bias_variable(layer)
     others = [(v, weights[id(v)]) for v in layer.weights
               if v is not kernel_var and v is not bias_var]
+    direct = _direct(layer)
 
     def run(t, kernel, bias):
+        if direct is not None:
+            return add_bias(direct(t, kernel), bias, axis)
         mapping = others + [(kernel_var, kernel)]
         if bias_var is not None:
             mapping.append((bias_var, ops.zeros_like(weights[id(bias_var)])))
@@ -84,11 +147,63 @@ def linear_parts(layer, call, inputs, values, merged=None):
 
     if merged is not None:
         kernel, bias = merged
-        part = rules_lib.Linear(run, kernel, bias, axis=axis)
+        part = rules_lib.Linear(run, kernel, bias, axis=axis, nonnegative=nonnegative)
     else:
         bias = weights[id(bias_var)] if bias_var is not None else None
-        part = rules_lib.Linear(run, weights[id(kernel_var)], bias, axis=axis)
+        part = rules_lib.Linear(run, weights[id(kernel_var)], bias, axis=axis,
+                                nonnegative=nonnegative)
+    part.transpose = getattr(direct, "transpose", None)
     return [(part, x)]
+
+
+_PLAIN_CONV = tuple(getattr(keras.layers, name) for name in ("Conv1D", "Conv2D", "Conv3D"))
+
+
+def _direct(layer):
+    """``(t, kernel) -> z`` (no bias, no activation) where the layer's ``call`` is known
+    to be exactly that plus its bias and activation: plain ``Dense`` and ``Conv1D/2D/3D``
+    (exact classes; no LoRA, quantization or autocast). None otherwise (the layer's own
+    ``call`` then runs in a ``StatelessScope``). PyTorch: channels-last convolutions
+    run as channels-first ones on transposed views (Keras would copy the input twice),
+    and ``kernel^T s`` has a ``transpose`` (transposed convolution, ``s W^T``): autograd
+    would re-run the forward for it (JAX and TensorFlow drop that forward)."""
+    if (getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None)
+            or layer.compute_dtype != layer.variable_dtype):
+        return None
+    torch = backend.backend_name() == "torch"
+    if type(layer) is keras.layers.Dense:
+        if not torch:
+            return ops.matmul
+
+        def dense(t, kernel):
+            return ops.matmul(t, kernel)
+
+        dense.transpose = lambda s, kernel: ops.matmul(s, ops.transpose(kernel))
+        return dense
+    if type(layer) not in _PLAIN_CONV or layer.padding == "causal":
+        return None
+    if layer.data_format != "channels_last" or not torch:
+        return layer.convolution_op
+    rank = layer.rank
+    first = (0, rank + 1) + tuple(range(1, rank + 1))
+    last = (0,) + tuple(range(2, rank + 2)) + (1,)
+
+    def conv(t, kernel):
+        out = ops.conv(ops.transpose(t, first), kernel, strides=layer.strides,
+                       padding=layer.padding, data_format="channels_first",
+                       dilation_rate=layer.dilation_rate)
+        return ops.transpose(out, last)
+
+    sizes = tuple(layer.kernel_size)
+    if (set(layer.strides) == {1} and set(layer.dilation_rate) == {1} and layer.groups == 1
+            and (layer.padding == "valid" or all(k % 2 for k in sizes))):
+        def conv_t(s, kernel):  # kernel^T s without re-running the forward (autograd would)
+            out = ops.conv_transpose(ops.transpose(s, first), kernel, strides=1,
+                                     padding=layer.padding, data_format="channels_first")
+            return ops.transpose(out, last)
+
+        conv.transpose = conv_t
+    return conv
 
 
 def _separable_parts(layer, x, weights, merged, axis):

@@ -69,12 +69,15 @@ class Binding:
         self._layer_rule = LayerRule(self._match, self._replace, name=f"lrp_{composite.name}")
         self._extra = {}  # activation name -> pass rule, for activations not listed
         self.rules = (self._layer_rule, *_ACTIVATION_RULES)
+        self.nonnegative = weakref.WeakKeyDictionary()
 
     def bind(self, model):
         """Plan the rules of ``model``'s layers (errors for uncovered layers)."""
         attention = []
         for layer, entry in self.composite.plan(model).items():
             self.table[layer] = entry
+            if entry[0].linear:
+                self.nonnegative[layer] = layers_lib.nonnegative_input(layer)
             if getattr(entry[0], "whole_layer", False):
                 attention.append((layer, entry[0]))
         self.attention[model] = tuple(attention)
@@ -112,7 +115,7 @@ class Binding:
             return rules_lib.pass_backward(call)
         if isinstance(rule, rules_lib.Norm):
             return _norm_call(call)
-        return _linear_call(layer, call, rule, bn)
+        return _linear_call(layer, call, rule, bn, self.nonnegative.get(layer, False))
 
 
 def _norm_call(call):
@@ -122,7 +125,7 @@ def _norm_call(call):
     return backend.custom_gradient(forward)
 
 
-def _linear_call(layer, call, rule, bn):
+def _linear_call(layer, call, rule, bn, nonnegative=False):
     bn_vars = canonizers.batch_norm_variables(bn) if bn is not None else ()
 
     def forward(*inputs):
@@ -132,7 +135,7 @@ def _linear_call(layer, call, rule, bn):
 
         def grad(relevance):
             merged = canonizers.merge(layer, values, bn, bn_values) if bn is not None else None
-            parts = layers_lib.linear_parts(layer, call, inputs, values, merged)
+            parts = layers_lib.linear_parts(layer, call, inputs, values, merged, nonnegative)
             if merged is None and len(parts) == 1:
                 parts[0][0].output = output
             for part, x in parts:

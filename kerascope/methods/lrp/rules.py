@@ -9,7 +9,11 @@ et al. 2019, "Layer-wise relevance propagation: an overview"; Bach et al. 2015.
 
 Modified forwards run the layer's own ``call`` with modified weights in a
 ``keras.StatelessScope`` (the variables are never assigned), ``W_k^T s`` is the
-layer's vector-Jacobian product there.
+layer's vector-Jacobian product there. The terms of one ``z`` run as one function
+of their inputs, linearized once (``backend.linearize``: its forward gives ``z``,
+its pullback every ``W_k^T s``). When the input is known to be non-negative (a
+ReLU-family output, ``layers.nonnegative_input``), ``x- = 0`` and the ``x- W`` terms,
+exactly zero, are left out.
 """
 
 import keras
@@ -38,15 +42,18 @@ class Linear:
 
     ``kernel``/``bias`` are the values used for the pass (after canonizers: a
     merged BatchNormalization); ``run`` evaluates the part with other values.
-    ``output``: ``run(x, kernel, bias)`` when already known.
+    ``output``: ``run(x, kernel, bias)`` when already known; ``nonnegative``: the
+    input is known to be ``>= 0``.
     """
 
-    def __init__(self, run, kernel, bias, output=None, axis=-1):
+    def __init__(self, run, kernel, bias, output=None, axis=-1, nonnegative=False):
         self.run = run
         self.axis = axis
         self.kernel = kernel
         self.bias = bias
         self.output = output
+        self.nonnegative = nonnegative
+        self.transpose = None  # (s, kernel) -> kernel^T s, where known without a forward
 
     def forward(self, x, kernel=None, bias=None):
         return self.run(x, self.kernel if kernel is None else kernel, bias)
@@ -58,7 +65,28 @@ class Linear:
 
     def back(self, kernel, s, x):
         """``kernel^T s``: the vjp of the part (any bias) with respect to its input."""
+        if self.transpose is not None:
+            return self.transpose(s, kernel)
         return backend.vjp(lambda t: self.run(t, kernel, None), (x,), s)[0]
+
+    def linearize(self, fn, *xs):
+        """``(fn(*xs), pullback)`` (``backend.linearize``)."""
+        return backend.linearize(fn, xs)
+
+    def split(self, x):
+        """``(x+, x-)``; ``x- = None`` when the input is known non-negative."""
+        return (x, None) if self.nonnegative else (_pos(x), _neg(x))
+
+    def terms(self, xp, xn, w_p, w_n, bias, relevance):
+        """``x+ W_p^T s + x- W_n^T s``, ``s = R / stab(W_p x+ + W_n x- + b)`` (one
+        linearized forward; ``xn = None``: the ``x-`` term is zero)."""
+        if xn is None:
+            z, back = self.linearize(lambda a: self.run(a, w_p, bias), xp)
+            return xp * back(relevance / stabilize(z))[0]
+        z, back = self.linearize(
+            lambda a, b: self.run(a, w_p, bias) + self.run(b, w_n, None), xp, xn)
+        gp, gn = back(relevance / stabilize(z))
+        return xp * gp + xn * gn
 
 
 class Rule:
@@ -95,11 +123,9 @@ class ZPlus(Rule):
     name = "zplus"
 
     def relevance(self, part, x, relevance):
-        xp, xn = _pos(x), _neg(x)
+        xp, xn = part.split(x)
         wp, wn = _pos(part.kernel), _neg(part.kernel)
-        z = part.forward(xp, wp, _pos(part.bias)) + part.forward(xn, wn)
-        s = relevance / stabilize(z)
-        return xp * part.back(wp, s, xp) + xn * part.back(wn, s, xn)
+        return part.terms(xp, xn, wp, wn, _pos(part.bias), relevance)
 
 
 class AlphaBeta(Rule):
@@ -118,15 +144,11 @@ class AlphaBeta(Rule):
         self.beta = float(beta)
 
     def relevance(self, part, x, relevance):
-        xp, xn = _pos(x), _neg(x)
+        xp, xn = part.split(x)
         wp, wn = _pos(part.kernel), _neg(part.kernel)
-        positive = part.forward(xp, wp, _pos(part.bias)) + part.forward(xn, wn)
-        s = relevance / stabilize(positive)
-        out = self.alpha * (xp * part.back(wp, s, xp) + xn * part.back(wn, s, xn))
+        out = self.alpha * part.terms(xp, xn, wp, wn, _pos(part.bias), relevance)
         if self.beta:
-            negative = part.forward(xp, wn, _neg(part.bias)) + part.forward(xn, wp)
-            s = relevance / stabilize(negative)
-            out = out - self.beta * (xp * part.back(wn, s, xp) + xn * part.back(wp, s, xn))
+            out = out - self.beta * part.terms(xp, xn, wn, wp, _neg(part.bias), relevance)
         return out
 
 
@@ -143,16 +165,13 @@ class Gamma(Rule):
         return None if t is None else t + self.gamma * clamp(t)
 
     def relevance(self, part, x, relevance):
-        xp, xn = _pos(x), _neg(x)
+        xp, xn = part.split(x)
         w, b = part.kernel, part.bias
         wup, wdown = self._up(w, _pos), self._up(w, _neg)
         z = part.z(x)
-        positive = part.forward(xp, wup, self._up(b, _pos)) + part.forward(xn, wdown)
-        negative = part.forward(xp, wdown, self._up(b, _neg)) + part.forward(xn, wup)
-        sp = ops.where(z > 0, relevance, 0.0) / stabilize(positive)
-        sn = ops.where(z < 0, relevance, 0.0) / stabilize(negative)
-        return (xp * part.back(wup, sp, xp) + xn * part.back(wdown, sp, xn)
-                + xp * part.back(wdown, sn, xp) + xn * part.back(wup, sn, xn))
+        rp, rn = ops.where(z > 0, relevance, 0.0), ops.where(z < 0, relevance, 0.0)
+        return (part.terms(xp, xn, wup, wdown, self._up(b, _pos), rp)
+                + part.terms(xp, xn, wdown, wup, self._up(b, _neg), rn))
 
 
 class ZBox(Rule):
@@ -182,11 +201,11 @@ class ZBox(Rule):
         high = self._bound(self.high, x, ops.max, part.axis)
         w, b = part.kernel, part.bias
         wp, wn = _pos(w), _neg(w)
-        z = (part.forward(x, w, b) - part.forward(low, wp, _pos(b))
-             - part.forward(high, wn, _neg(b)))
-        s = relevance / stabilize(z)
-        return (x * part.back(w, s, x) - low * part.back(wp, s, low)
-                - high * part.back(wn, s, high))
+        z, back = part.linearize(
+            lambda a, lo, hi: (part.run(a, w, b) - part.run(lo, wp, _pos(b))
+                               - part.run(hi, wn, _neg(b))), x, low, high)
+        g, g_low, g_high = back(relevance / stabilize(z))
+        return x * g + low * g_low + high * g_high
 
 
 class Flat(Rule):
@@ -198,8 +217,8 @@ class Flat(Rule):
     def relevance(self, part, x, relevance):
         ones = ops.ones_like(x)
         w = ops.ones_like(part.kernel)
-        s = relevance / stabilize(part.forward(ones, w))
-        return part.back(w, s, ones)
+        z = part.run(ones[:1], w, None)  # receptive-field sizes, the same for every sample
+        return part.back(w, relevance / stabilize(z), ones)
 
 
 class WSquare(Rule):
@@ -211,8 +230,8 @@ class WSquare(Rule):
         ones = ops.ones_like(x)
         w = ops.square(part.kernel)
         b = None if part.bias is None else ops.square(part.bias)
-        s = relevance / stabilize(part.forward(ones, w, b))
-        return part.back(w, s, ones)
+        z = part.run(ones[:1], w, b)  # the same for every sample
+        return part.back(w, relevance / stabilize(z), ones)
 
 
 class Pass(Rule):
