@@ -117,7 +117,7 @@ def _record(layer, seen):
         seen.append(layer)
         return original(*args, **kwargs)
 
-    return surgery._set(layer, "call", call)
+    return keras_internals.set_attribute(layer, "call", call)
 
 
 class AttentionView(surgery.ModelView):

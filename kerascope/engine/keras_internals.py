@@ -180,15 +180,21 @@ def replace_compute_attention(layer, compute):
     attention layers call ``_compute_attention`` too)."""
     if not hasattr(layer, "_compute_attention"):
         raise _missing("MultiHeadAttention", "_compute_attention", "replace_compute_attention")
-    had = "_compute_attention" in layer.__dict__
-    previous = layer.__dict__.get("_compute_attention")
-    object.__setattr__(layer, "_compute_attention", compute)
+    return set_attribute(layer, "_compute_attention", compute)
+
+
+def set_attribute(obj, name, value):
+    """Set ``obj.name = value`` on the instance (past Keras's attribute tracking);
+    return ``undo()``, which restores what the instance had (or removes it)."""
+    had_own = name in obj.__dict__
+    old = obj.__dict__.get(name)
+    object.__setattr__(obj, name, value)
 
     def undo():
-        if had:
-            object.__setattr__(layer, "_compute_attention", previous)
+        if had_own:
+            object.__setattr__(obj, name, old)
         else:
-            object.__delattr__(layer, "_compute_attention")
+            object.__delattr__(obj, name)
 
     return undo
 

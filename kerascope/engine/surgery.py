@@ -372,19 +372,7 @@ class ModelView:
         return self._final_activation(logits), logits
 
 
-def _set(obj, name, value):
-    """Set ``obj.name = value``; return a function that restores the original."""
-    had_own = name in obj.__dict__
-    old = obj.__dict__.get(name)
-    object.__setattr__(obj, name, value)
-
-    def undo():
-        if had_own:
-            object.__setattr__(obj, name, old)
-        else:
-            object.__delattr__(obj, name)
-
-    return undo
+_set = keras_internals.set_attribute
 
 
 def select_output(raw, output_index):

@@ -46,25 +46,11 @@ class AttentionRuleView(surgery.ModelView):
                     compute = attention_lib.attention_call(layer, rule)
                     undos.append(keras_internals.replace_compute_attention(layer, compute))
                 for add in self.adds:
-                    undos.append(_set_call(add, _norm_add(add.call)))
+                    undos.append(keras_internals.set_attribute(add, "call", _norm_add(add.call)))
                 yield view
             finally:
                 for undo in reversed(undos):
                     undo()
-
-
-def _set_call(operation, call):
-    had = "call" in operation.__dict__
-    previous = operation.__dict__.get("call")
-    object.__setattr__(operation, "call", call)
-
-    def undo():
-        if had:
-            object.__setattr__(operation, "call", previous)
-        else:
-            object.__delattr__(operation, "call")
-
-    return undo
 
 
 def _norm_add(original):
