@@ -47,11 +47,11 @@ NOISE = 0.15
 CONFIGS = {
     "cnn": (16, 64, 8, {"saliency": 16, "ig": 400, "smoothgrad": 80, "occlusion": 64}),
     "resnet50": (8, 128, 16, {"saliency": 8, "ig": 200, "smoothgrad": 40, "occlusion": 64}),
-    "tiny": (4, 16, 4, {"saliency": 4, "ig": 100, "smoothgrad": 40, "occlusion": 8}),
+    "tiny": (2, 8, 4, {"saliency": 2, "ig": 100, "smoothgrad": 40, "occlusion": 8}),
 }
 
 
-def tiny_model(softmax=True, side=16):
+def tiny_model(softmax=True, side=8):
     """A small CNN for the script's test (one conv, pool, dense, softmax)."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((side, side, 3))
