@@ -42,19 +42,22 @@ def test_auto_rows_follow_the_budget(model, monkeypatch):
     assert acts == 4 * (300 + 384 + 288 + 288 + 16 + 4)
     rows = memory.auto_rows(model)
     assert 1 <= rows <= memory.MAX_ROWS
+    monkeypatch.setattr(memory, "budget", lambda: (1 << 40, 7))
+    assert memory.auto_rows(model) == 7  # the device's row cap
     bigger = small_cnn(input_shape=(40, 40, 3), classes=4)
     assert memory.model_bytes(bigger)[1] > acts
-    monkeypatch.setattr(memory, "budget", lambda: params + 3 * memory.ROW_FACTOR * acts)
+    monkeypatch.setattr(memory, "budget",
+                        lambda: (params + 3 * memory.ROW_FACTOR * acts, memory.MAX_ROWS))
     assert memory.auto_rows(model) == 3
     assert memory.auto_rows(bigger) < 3
-    monkeypatch.setattr(memory, "budget", lambda: 0)
+    monkeypatch.setattr(memory, "budget", lambda: (0, memory.MAX_ROWS))
     assert memory.auto_rows(model) == 1
 
 
 def test_the_auto_size_is_the_rows_per_call(model, x, monkeypatch):
     _, acts = memory.model_bytes(model)
-    monkeypatch.setattr(memory, "budget", lambda: model.count_params() * 4
-                        + 3 * memory.ROW_FACTOR * acts)
+    monkeypatch.setattr(memory, "budget", lambda: (model.count_params() * 4
+                                                   + 3 * memory.ROW_FACTOR * acts, 512))
     with runner.count_traffic() as auto:
         kerascope.explain("vanilla_gradients", model, x, 0)
     with runner.count_traffic() as three:

@@ -5,7 +5,8 @@ row (the forward's outputs kept for the backward, their gradients, the rows
 themselves and the method's temporaries), read once per model from its layers'
 output shapes. The budget is a share of the accelerator's free memory, or on a
 CPU of the host's available memory, capped (``CPU_BUDGET``, ``GPU_BUDGET``), less
-the model's parameters; the rows are capped at ``MAX_ROWS``. A model whose
+the model's parameters; the rows are capped at ``MAX_ROWS`` (``MAX_CPU_ROWS`` on a
+CPU, where larger calls only add page faults). A model whose
 activation size cannot be read (a subclassed model never called symbolically)
 gets ``FALLBACK_ROWS``.
 """
@@ -21,7 +22,8 @@ AUTO = "auto"
 ROW_FACTOR = 4
 CPU_BUDGET = 4 << 30  # bytes of rows per call on a CPU
 GPU_BUDGET = 8 << 30
-MAX_ROWS = 512
+MAX_ROWS = 512  # on an accelerator
+MAX_CPU_ROWS = 256  # larger calls were slower on CPU (bench_auto.py: 512 rows 14-18% slower)
 FALLBACK_ROWS = 64
 
 _SIZES = weakref.WeakKeyDictionary()
@@ -90,23 +92,25 @@ def host_available():
 
 
 def budget():
-    """Bytes the rows of one call may take: half the accelerator's free memory (at
-    most ``GPU_BUDGET``), or a quarter of the host's available memory (at most
-    ``CPU_BUDGET``)."""
+    """``(bytes, max rows)`` of one call: half the accelerator's free memory (at most
+    ``GPU_BUDGET``; ``MAX_ROWS``), or a quarter of the host's available memory (at
+    most ``CPU_BUDGET``; ``MAX_CPU_ROWS``)."""
     free = backend.accelerator_memory()
     if free is not None:
-        return min(free // 2, GPU_BUDGET)
+        return min(free // 2, GPU_BUDGET), MAX_ROWS
     available = host_available()
-    return CPU_BUDGET if available is None else min(available // 4, CPU_BUDGET)
+    room = CPU_BUDGET if available is None else min(available // 4, CPU_BUDGET)
+    return room, MAX_CPU_ROWS
 
 
 def auto_rows(model, input_bytes=0):
     """Rows per device call for ``model`` within ``budget()``: at least 1, at most
-    ``MAX_ROWS``. ``input_bytes``: bytes of one input row (counted with the
+    its row cap. ``input_bytes``: bytes of one input row (counted with the
     activations)."""
     params, acts = model_bytes(model)
     if acts is None:
         return FALLBACK_ROWS
-    room = max(budget() - params, budget() // 4)
+    total, most = budget()
+    room = max(total - params, total // 4)
     per_row = ROW_FACTOR * (acts + input_bytes)
-    return int(max(1, min(MAX_ROWS, room // max(per_row, 1))))
+    return int(max(1, min(most, room // max(per_row, 1))))
