@@ -9,6 +9,7 @@ of ~45, and the rows ``x + sigma * z`` are made in the draws' own buffer.
 
 import contextlib
 import math
+import os
 
 import torch
 
@@ -18,20 +19,31 @@ _M2 = -2073254261  # 0x846CA68B as int32
 
 @contextlib.contextmanager
 def one_thread():
-    """Run the torch ops inside on the calling thread only (restored after).
+    """Run the torch ops inside on the calling thread only (restored after), when the
+    cores are busy.
 
     Elementwise ops over a few MB are memory-bound: a second thread gains little, and
     each op waits for both threads; when other processes share the cores, that wait
     is a scheduler time slice per op (measured: ~16 ms per op on 2 busy cores,
     against ~0.1 ms on one thread)."""
     threads = torch.get_num_threads()
-    if threads > 1:
+    serial = threads > 1 and _busy()
+    if serial:
         torch.set_num_threads(1)
     try:
         yield
     finally:
-        if threads > 1:
+        if serial:
             torch.set_num_threads(threads)
+
+
+def _busy():
+    """Whether other work competes for the cores (1-minute load average at least the
+    core count): then one thread; on idle cores every thread is faster."""
+    try:
+        return os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:
+        return False
 
 
 def _hash_(h, scratch):
