@@ -26,8 +26,8 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "linearize", "native_summary_writer", "placement",
-           "device_name", "fused"]
+           "clear_cache", "custom_gradient", "vjp", "linearize", "native_summary_writer",
+           "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -223,3 +223,46 @@ def ascent_step(key, view, loss_fn, update_fn, finish_fn):
     else:
         _ASCENT_CACHE.move_to_end(key)
     return entry[1]
+
+
+def noise_kernels():
+    """The backend's own kernels of ``kerascope.engine.noise`` (the same draws, bit for
+    bit, with fewer temporaries), or None: only eager PyTorch has them (JAX and
+    TensorFlow compile the ``keras.ops`` version into one program)."""
+    if backend_name() != "torch":
+        return None
+    return importlib.import_module("kerascope.backend.torch.noise")
+
+
+def accelerator_memory():
+    """Free bytes on the accelerator the passes run on, or None on a CPU (or where the
+    framework does not tell)."""
+    name = backend_name()
+    try:
+        if name == "torch":
+            import torch
+
+            device = keras.ops.convert_to_tensor(0.0).device
+            if device.type != "cuda":
+                return None
+            return int(torch.cuda.mem_get_info(device)[0])
+        if name == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform == "cpu":
+                return None
+            stats = device.memory_stats() or {}
+            if "bytes_limit" not in stats:
+                return None
+            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if not gpus:
+            return None
+        info = tf.config.experimental.get_memory_info(gpus[0].name)
+        limit = 16 * 2**30  # TensorFlow does not tell the device's size: a 16 GiB card
+        return max(limit - int(info.get("current", 0)), limit // 8)
+    except Exception:  # noqa: BLE001 - no figure: the caller's CPU budget applies
+        return None

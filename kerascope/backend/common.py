@@ -106,7 +106,7 @@ def fused_scores(view, score, rows, targets, variables=None):
 
 
 def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradient,
-              variables=None):
+              variables=None, joint=None):
     """One chunk of a fused expansion, traced inside a backend's compiled function:
     ``(partial sums, first)``.
 
@@ -114,10 +114,20 @@ def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradie
     ``first`` is their ``(outputs, scores, units)``; the rows then explain those
     units (forward-only expansions pass the inputs and the rows as one batch).
     ``gradient(rows, row_targets)`` is the backend's input gradient of the rows'
-    ``row_score`` (used when ``expansion.gradients``)."""
+    ``row_score`` (used when ``expansion.gradients``). ``joint(x, rows, targets, m)
+    -> (first, gradients)``, where a backend gives one, passes the inputs and their
+    rows as one batch when resolving (one forward and one backward, not two model
+    calls: eager PyTorch, where each op of the inputs' own small pass costs as
+    much as a large one on busy cores)."""
     import keras
 
     first = ()
+    if (resolve and joint is not None and expansion.gradients and not expansion.input_scores
+            and not view.layers):
+        rows = expansion.expand(chunk)
+        first, values = joint(chunk.x, rows, targets, chunk.index.shape[0])
+        chunk.input_scores = first[1]
+        return tuple(expansion.reduce(values, chunk)), first
     if resolve and not expansion.gradients and not view.layers:
         # forward only: the inputs and their rows in one batch, units picked after
         n = chunk.x.shape[0]

@@ -12,11 +12,14 @@ Integers are int32 with wrap-around (every backend's two's-complement arithmetic
 logical right shifts are arithmetic shifts with the sign bits masked off.
 """
 
+import functools
 import math
 
 import numpy as np
 
 import keras
+
+from kerascope import backend
 
 _GOLDEN = -1640531527  # 0x9E3779B9 as int32
 _M1 = 0x7FEB352D
@@ -65,11 +68,20 @@ def keys(seed, stream, *counters):
     return h
 
 
+@functools.lru_cache(maxsize=16)
+def _counters(count, salt):
+    """The element counters ``e * golden + salt`` (int32), ``e < count``."""
+    counters = (np.arange(count, dtype=np.int64) * (_GOLDEN % 2**32) + salt) % 2**32
+    return counters.astype(np.uint32).view(np.int32)
+
+
 def _element_bits(key, count, salt):
     """int32 hashes of shape ``key.shape + (count,)``: element ``e`` of each key is
     ``hash(key ^ (e * golden + salt))`` (the element counters are constants)."""
-    counters = (np.arange(count, dtype=np.int64) * (_GOLDEN % 2**32) + salt) % 2**32
-    counters = keras.ops.convert_to_tensor(counters.astype(np.uint32).view(np.int32))
+    counters = keras.ops.convert_to_tensor(_counters(count, salt))
+    kernels = backend.noise_kernels()
+    if kernels is not None:
+        return kernels.element_bits(key, counters)
     return hash32(keras.ops.bitwise_xor(keras.ops.expand_dims(key, -1), counters))
 
 
@@ -91,6 +103,11 @@ def normal(key, shape=()):
     shape = tuple(shape)
     size = int(np.prod(shape))
     pairs = (size + 1) // 2
+    kernels = backend.noise_kernels()
+    if kernels is not None:
+        z = kernels.normal(key, keras.ops.convert_to_tensor(_counters(pairs, 0)),
+                           keras.ops.convert_to_tensor(_counters(pairs, 0x5BD1E995)), size)
+        return keras.ops.reshape(z, tuple(key.shape) + shape)
     u1 = keras.ops.subtract(1.0, _unit(_element_bits(key, pairs, 0)))  # (0, 1]
     u2 = _unit(_element_bits(key, pairs, 0x5BD1E995))
     radius = keras.ops.sqrt(keras.ops.multiply(-2.0, keras.ops.log(u1)))
@@ -100,3 +117,13 @@ def normal(key, shape=()):
     if 2 * pairs != size:
         z = z[..., :size]
     return keras.ops.reshape(z, tuple(key.shape) + shape)
+
+
+def shifted_normal(key, shape, offset, scale):
+    """``offset + scale * normal(key, shape)`` (``offset`` and ``scale`` broadcast
+    against the draws), bit for bit; on eager PyTorch made in the draws' buffer."""
+    z = normal(key, shape)
+    kernels = backend.noise_kernels()
+    if kernels is not None:
+        return kernels.shift_scale_(z, offset, scale)
+    return keras.ops.add(offset, keras.ops.multiply(scale, z))

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 
 from kerascope.inputs import arrays as data
-from kerascope.engine import targets as targets_lib
+from kerascope.engine import memory, targets as targets_lib
 from kerascope.engine.rules.base import rules_for
 from kerascope.methods import registry
 from kerascope.methods.context import Context, passes_score
@@ -61,7 +61,7 @@ def known_units(model, output_index):
     return int(units) if units is not None else None
 
 
-def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def run(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
         distribution=None):
     """Explain ``model`` on ``x`` with ``method`` (anything ``registry.get`` takes).
 
@@ -91,7 +91,7 @@ def join(parts):
     return Explanation(np.concatenate(outputs), maps, extras)
 
 
-def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def batches(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
             distribution=None):
     """The ``Explanation`` of each batch of ``x``, in input order: what :func:`run`
     returns, a batch at a time (maps in the structure ``x`` came in). Arguments are
@@ -105,7 +105,7 @@ def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_l
             for part in parts)
 
 
-def start(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def start(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
           distribution=None):
     """Check the arguments, read the first batch and return a generator of one
     ``Explanation`` per batch of at most ``batch_size`` inputs (a whole number of
@@ -115,6 +115,10 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
     if not registry.is_method(method):
         method = registry.get(method)
     model = check_model(model)
+    if memory.is_auto(batch_size):
+        batch_size = memory.auto_rows(model)
+    elif isinstance(batch_size, str):
+        raise ValueError(f"batch_size: expected a positive int or 'auto', got {batch_size!r}.")
     batch_size = check_positive_int(batch_size, "batch_size")
     if use_logits is None:
         use_logits = method.default_use_logits

@@ -50,7 +50,7 @@ def noisy_rows(x, noise, seed, samples, index, stream=_STREAM, relative=True):
         sigma = noise
     keys = noise_lib.keys(seed, stream, keras.ops.expand_dims(samples, 1),
                           keras.ops.expand_dims(index, 0))
-    rows = keras.ops.expand_dims(x, 1) + sigma * noise_lib.normal(keys, shape)
+    rows = noise_lib.shifted_normal(keys, shape, keras.ops.expand_dims(x, 1), sigma)
     return keras.ops.reshape(rows, (-1,) + shape)
 
 

@@ -17,6 +17,7 @@ from kerascope.backend.common import (
     run_view,
     summarize,
 )
+from kerascope.backend.torch.noise import one_thread
 
 
 def make_forward(view, score):
@@ -88,9 +89,47 @@ def make_fused(view, score, row_score, expansion):
             (grads,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
         return torch.zeros_like(rows) if grads is None else grads
 
+    def joint(x, rows, targets, m):
+        n = x.shape[0]
+        with torch.enable_grad():
+            rows = rows.detach().requires_grad_(True)
+            outputs, logits = view.forward(torch.cat([x.to(rows.dtype), rows]))
+            scores, units = score(logits[:n], targets)
+            row_scores = row_score(logits[n:], torch.repeat_interleave(units, m, dim=0))[0]
+            (grads,) = torch.autograd.grad(row_scores.sum(), [rows], allow_unused=True)
+        grads = torch.zeros_like(rows) if grads is None else grads
+        return (outputs[:n].detach(), scores.detach(), units.detach()), grads
+
+    serial = _Serial(expansion)
+
     def call(chunk, targets, resolve):
         with torch.no_grad():
-            return run_fused(view, score, row_score, expansion, chunk, targets, resolve,
-                             gradient)
+            return run_fused(view, score, row_score, serial, chunk, targets, resolve,
+                             gradient, joint=joint if _joins(chunk.x) else None)
 
     return call
+
+
+def _joins(x):
+    """Whether inputs ``x`` can share a batch with their rows (float rows of one input)."""
+    return isinstance(x, torch.Tensor) and x.is_floating_point()
+
+
+class _Serial:
+    """``expansion`` with its row-making and reduction on the calling thread only
+    (``one_thread``): elementwise passes, where a second thread costs a wait per op
+    on busy cores; the model's passes keep every thread."""
+
+    def __init__(self, expansion):
+        self._expansion = expansion
+
+    def __getattr__(self, name):
+        return getattr(self._expansion, name)
+
+    def expand(self, chunk):
+        with one_thread():
+            return self._expansion.expand(chunk)
+
+    def reduce(self, values, chunk):
+        with one_thread():
+            return self._expansion.reduce(values, chunk)

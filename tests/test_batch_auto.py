@@ -1,0 +1,104 @@
+"""``batch_size="auto"`` (the default): rows per call from a memory budget, the same maps
+as any explicit size; and the eager PyTorch noise kernels, bit for bit the ``keras.ops``
+draws."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerascope
+from kerascope import backend
+from kerascope.engine import memory, noise, runner
+from tests.models import small_cnn
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_cnn(input_shape=(10, 10, 3), classes=4)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(0).random((7, 10, 10, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("vanilla_gradients", {}),
+    ("integrated_gradients", {"n_steps": 6}),
+    ("smoothgrad", {"num_samples": 5, "seed": 3}),
+])
+def test_the_default_gives_the_maps_of_an_explicit_size(model, x, name, options):
+    targets = np.arange(len(x)) % 4
+    outputs, maps = kerascope.explain(name, model, x, targets, **options)
+    expected = kerascope.explain(name, model, x, targets, batch_size=4, **options)
+    np.testing.assert_allclose(outputs, expected.outputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps, expected.maps, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_rows_follow_the_budget(model, monkeypatch):
+    params, acts = memory.model_bytes(model)
+    assert params == sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    # input 10x10x3, conv 8x8x6, conv 6x6x8, flatten 288, dense 16, logits 4
+    assert acts == 4 * (300 + 384 + 288 + 288 + 16 + 4)
+    rows = memory.auto_rows(model)
+    assert 1 <= rows <= memory.MAX_ROWS
+    monkeypatch.setattr(memory, "budget", lambda: (1 << 40, 7))
+    assert memory.auto_rows(model) == 7  # the device's row cap
+    bigger = small_cnn(input_shape=(40, 40, 3), classes=4)
+    assert memory.model_bytes(bigger)[1] > acts
+    monkeypatch.setattr(memory, "budget",
+                        lambda: (params + 3 * memory.ROW_FACTOR * acts, memory.MAX_ROWS))
+    assert memory.auto_rows(model) == 3
+    assert memory.auto_rows(bigger) < 3
+    monkeypatch.setattr(memory, "budget", lambda: (0, memory.MAX_ROWS))
+    assert memory.auto_rows(model) == 1
+
+
+def test_the_auto_size_is_the_rows_per_call(model, x, monkeypatch):
+    _, acts = memory.model_bytes(model)
+    monkeypatch.setattr(memory, "budget", lambda: (model.count_params() * 4
+                                                   + 3 * memory.ROW_FACTOR * acts, 512))
+    with runner.count_traffic() as auto:
+        kerascope.explain("vanilla_gradients", model, x, 0)
+    with runner.count_traffic() as three:
+        kerascope.explain("vanilla_gradients", model, x, 0, batch_size=3)
+    assert auto.calls == three.calls == 3  # 7 inputs, 3 rows per call
+
+
+def test_a_model_without_static_shapes_gets_the_fallback():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    net = Net()
+    net(np.zeros((1, 4), np.float32))
+    assert memory.auto_rows(net) == memory.FALLBACK_ROWS
+
+
+def test_batch_size_strings_other_than_auto_are_refused(model, x):
+    with pytest.raises(ValueError, match="'auto'"):
+        kerascope.explain("vanilla_gradients", model, x, batch_size="big")
+    with pytest.raises(ValueError, match="batch_size"):
+        kerascope.explain("vanilla_gradients", model, x, batch_size=0)
+
+
+def test_noise_kernels_draw_the_keras_ops_values_bit_for_bit(monkeypatch):
+    keys = noise.keys(5, 1, keras.ops.expand_dims(keras.ops.arange(3, dtype="int32"), 1),
+                      keras.ops.expand_dims(keras.ops.arange(4, dtype="int32"), 0))
+    offset = keras.ops.convert_to_tensor(np.linspace(-1, 1, 3 * 7, dtype=np.float32)
+                                         .reshape(3, 1, 7))
+
+    def draws():
+        return [keras.ops.convert_to_numpy(v) for v in (
+            noise.normal(keys, (6, 2)), noise.normal(keys, (7,)), noise.uniform(keys, (5,)),
+            noise.shifted_normal(keys, (7,), offset, 0.3))]
+
+    fast = draws()
+    monkeypatch.setattr(backend, "noise_kernels", lambda: None)
+    for a, b in zip(fast, draws()):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b)
