@@ -1,6 +1,6 @@
 """The bulk API: explain many inputs at once and get raw float maps back.
 
-``outputs, maps = kerascope.explain(method, model, x, targets, batch_size="auto")``
+``outputs, maps = kerascope.explain(method, model, x, targets, batch_size=32)``
 (the shape of keras-explainable's API). ``x`` is an array, a backend tensor or an
 iterable of batches; ``targets`` as in ``kerascope.engine.targets``; ``batch_size`` bounds
 the rows sent to the device at once, noisy copies and path points included.
@@ -33,7 +33,7 @@ from kerascope.inputs import arrays as data
 from kerascope.methods import driver, registry
 
 
-def explain(method, /, model, x, targets=None, batch_size="auto", postprocessing=None,
+def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
             output_index=0, use_logits=None, distribution=None, out=None, overwrite=False,
             verbose="auto", **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
@@ -47,9 +47,11 @@ def explain(method, /, model, x, targets=None, batch_size="auto", postprocessing
             batches of those. Maps then come back in the same structure.
         targets: class index, per-sample indices ``(N,)`` or ``(N, K)``,
             ``"predicted"`` (default), ``kerascope.top_k(k)`` or a score callable.
-        batch_size: rows per device call; ``"auto"`` (default) picks them from a
+        batch_size: rows per device call (default 32); ``"auto"`` picks them from a
             memory budget (``kerascope.engine.memory``: the model's activation size,
-            the device's free memory, at most 512 rows).
+            the device's free memory, at most 256 rows on a CPU, 512 on a GPU). Not
+            yet the default: on JAX each new number of rows per call is a new
+            compilation, and the auto sizes are not bucketed yet.
         postprocessing: optional function applied to the maps (e.g.
             ``kerascope.filters.absolute_normalize``).
         output_index: which output of a multi-output model to explain.
@@ -98,7 +100,7 @@ def explain(method, /, model, x, targets=None, batch_size="auto", postprocessing
     return result
 
 
-def explain_batches(method, /, model, x, targets=None, batch_size="auto", postprocessing=None,
+def explain_batches(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
                     output_index=0, use_logits=None, distribution=None, verbose="auto",
                     **method_options):
     """Explain ``model`` on ``x`` batch by batch: yield one ``Explanation``

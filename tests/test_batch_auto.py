@@ -1,4 +1,4 @@
-"""``batch_size="auto"`` (the default): rows per call from a memory budget, the same maps
+"""``batch_size="auto"``: rows per call from a memory budget, the same maps
 as any explicit size; and the eager PyTorch noise kernels, bit for bit the ``keras.ops``
 draws."""
 
@@ -27,9 +27,9 @@ def x():
     ("integrated_gradients", {"n_steps": 6}),
     ("smoothgrad", {"num_samples": 5, "seed": 3}),
 ])
-def test_the_default_gives_the_maps_of_an_explicit_size(model, x, name, options):
+def test_auto_gives_the_maps_of_an_explicit_size(model, x, name, options):
     targets = np.arange(len(x)) % 4
-    outputs, maps = kerascope.explain(name, model, x, targets, **options)
+    outputs, maps = kerascope.explain(name, model, x, targets, batch_size="auto", **options)
     expected = kerascope.explain(name, model, x, targets, batch_size=4, **options)
     np.testing.assert_allclose(outputs, expected.outputs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(maps, expected.maps, rtol=1e-4, atol=1e-6)
@@ -59,7 +59,7 @@ def test_the_auto_size_is_the_rows_per_call(model, x, monkeypatch):
     monkeypatch.setattr(memory, "budget", lambda: (model.count_params() * 4
                                                    + 3 * memory.ROW_FACTOR * acts, 512))
     with runner.count_traffic() as auto:
-        kerascope.explain("vanilla_gradients", model, x, 0)
+        kerascope.explain("vanilla_gradients", model, x, 0, batch_size="auto")
     with runner.count_traffic() as three:
         kerascope.explain("vanilla_gradients", model, x, 0, batch_size=3)
     assert auto.calls == three.calls == 3  # 7 inputs, 3 rows per call

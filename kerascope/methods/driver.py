@@ -61,7 +61,7 @@ def known_units(model, output_index):
     return int(units) if units is not None else None
 
 
-def run(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
+def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
         distribution=None):
     """Explain ``model`` on ``x`` with ``method`` (anything ``registry.get`` takes).
 
@@ -91,7 +91,7 @@ def join(parts):
     return Explanation(np.concatenate(outputs), maps, extras)
 
 
-def batches(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
+def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
             distribution=None):
     """The ``Explanation`` of each batch of ``x``, in input order: what :func:`run`
     returns, a batch at a time (maps in the structure ``x`` came in). Arguments are
@@ -105,7 +105,7 @@ def batches(method, model, x, targets=None, batch_size="auto", output_index=0, u
             for part in parts)
 
 
-def start(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
+def start(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
           distribution=None):
     """Check the arguments, read the first batch and return a generator of one
     ``Explanation`` per batch of at most ``batch_size`` inputs (a whole number of
