@@ -17,6 +17,19 @@ import kerascope
 from kerascope import cli
 from kerascope.inputs import files as kio
 
+
+# The command line is the same code on every backend, and the API tests cover each
+# backend: these tests run on TensorFlow only (CI's 35-minute budget for three
+# backends), except those named here, which check the command against the API on
+# every backend.
+_EVERY_BACKEND = {"test_explain_writes_the_maps_of_the_python_api"}
+
+
+@pytest.fixture(autouse=True)
+def _once(request):
+    if keras.backend.backend() != "tensorflow" and request.node.originalname not in _EVERY_BACKEND:
+        pytest.skip("command-line test: run on the TensorFlow backend only")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

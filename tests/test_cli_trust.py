@@ -7,14 +7,27 @@ import json
 import pathlib
 import re
 
+import keras
 import numpy as np
 import pytest
 
 from kerascope import cli, metrics
-
-from kerascope.metrics import randomization as sanity
 from kerascope.methods import registry
 from kerascope.methods.base import Method
+from kerascope.metrics import randomization as sanity
+
+
+# The command line is the same code on every backend, and the API tests cover each
+# backend: these tests run on TensorFlow only (CI's 35-minute budget for three
+# backends), except those named here, which check the command against the API on
+# every backend.
+_EVERY_BACKEND = set()
+
+
+@pytest.fixture(autouse=True)
+def _once(request):
+    if keras.backend.backend() != "tensorflow" and request.node.originalname not in _EVERY_BACKEND:
+        pytest.skip("command-line test: run on the TensorFlow backend only")
 
 
 def run(args, capsys):
