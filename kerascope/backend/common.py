@@ -76,16 +76,14 @@ def summarize(view, captured, grads=None):
     compiled pass when the view has one (``summary(captured, grads) -> tensors``, e.g.
     attention rollout's product: a small result instead of every layer's tensors);
     otherwise both as they are."""
-    summary = getattr(view, "summary", None)
-    if summary is None:
+    if view.summary is None:
         return tuple(captured), tuple(grads or ())
-    return tuple(summary(tuple(captured), None if grads is None else tuple(grads))), ()
+    return tuple(view.summary(tuple(captured), None if grads is None else tuple(grads))), ()
 
 
 def captured_count(view):
     """How many layer outputs a pass of ``view`` returns (see ``summarize``)."""
-    summary = getattr(view, "summary", None)
-    return len(view.layers) if summary is None else summary.count
+    return len(view.layers) if view.summary is None else view.summary.count
 
 
 def as_gradients(grads, count):

@@ -273,6 +273,8 @@ class ModelView:
             taken after its rule.
     """
 
+    summary = None  # reduces captured outputs inside the pass (backend.common.summarize)
+
     def __init__(self, model, output_index=0, use_logits=True, layers=(), rules=()):
         if not isinstance(model, keras.Model):
             raise ValueError(
