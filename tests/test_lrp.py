@@ -276,3 +276,34 @@ def test_x_minus_terms_left_out_only_where_the_graph_shows_inputs_non_negative()
             maps.append(keras.ops.convert_to_numpy(rule.relevance(part, xi, relevance)))
         assert np.abs(maps[1]).max() > 0
         np.testing.assert_allclose(maps[0], maps[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: layers.Conv1D(3, 3, strides=2), (2, 11, 4)),
+    (lambda: layers.Conv2D(3, 3, dilation_rate=2), (2, 9, 9, 4)),
+    (lambda: layers.Conv2D(3, 2, padding="same"), (2, 7, 7, 4)),
+    (lambda: layers.Conv2D(3, 3, strides=2, padding="same"), (2, 8, 8, 4)),
+    (lambda: layers.Conv3D(3, 3, padding="same"), (2, 5, 5, 5, 2)),
+    (lambda: layers.Dense(3), (2, 6)),
+])
+def test_direct_products_equal_the_layers_own_op_and_its_vjp(make, shape):
+    # the products LRP runs for plain Dense/Conv (native on PyTorch, with a transposed
+    # convolution for W^T s) against the layer's own op and autograd's vjp of it
+    from kerascope import backend
+    from kerascope.methods.lrp import layers as lrp_layers
+
+    layer = make()
+    rng = np.random.default_rng(2)
+    x = keras.ops.convert_to_tensor(rng.normal(size=shape).astype("float32"))
+    layer.build(shape)
+    own = layer.convolution_op if hasattr(layer, "convolution_op") else keras.ops.matmul
+    values = [v.value for v in layer.weights]
+    [(part, _)] = lrp_layers.linear_parts(layer, layer.call, (x,), values)
+    kernel = keras.ops.convert_to_tensor(rng.normal(size=layer.kernel.shape).astype("float32"))
+    z = own(x, kernel)
+    s = keras.ops.convert_to_tensor(rng.normal(size=z.shape).astype("float32"))
+    expected = backend.vjp(lambda t: own(t, kernel), (x,), s)[0]
+    np.testing.assert_allclose(*map(keras.ops.convert_to_numpy, (part.forward(x, kernel), z)),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(*map(keras.ops.convert_to_numpy,
+                                    (part.back(kernel, s, x), expected)), rtol=1e-5, atol=1e-5)

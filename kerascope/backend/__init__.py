@@ -26,7 +26,7 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "linearize", "native_summary_writer",
+           "clear_cache", "custom_gradient", "vjp", "linearize", "linear_products", "native_summary_writer",
            "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
@@ -174,6 +174,18 @@ def custom_gradient(fn):
         return compiled[0](*inputs)
 
     return call
+
+
+def linear_products(kind, **config):
+    """Native ``(t, kernel) -> W t`` (no bias), with ``.transpose(s, kernel) -> W^T s``
+    where exact, for ``kind`` ``"dense"`` or ``"conv"`` (channels-last, one group;
+    ``rank``, ``strides``, ``padding``, ``dilation_rate``, ``kernel_size``); None where the
+    backend has nothing faster than ``keras.ops`` (JAX and TensorFlow trace them once).
+    """
+    if backend_name() != "torch":
+        return None
+    linear = importlib.import_module("kerascope.backend.torch.linear")
+    return linear.dense() if kind == "dense" else linear.conv(**config)
 
 
 def vjp(fn, inputs, upstream):

@@ -163,47 +163,24 @@ def _direct(layer):
     """``(t, kernel) -> z`` (no bias, no activation) where the layer's ``call`` is known
     to be exactly that plus its bias and activation: plain ``Dense`` and ``Conv1D/2D/3D``
     (exact classes; no LoRA, quantization or autocast). None otherwise (the layer's own
-    ``call`` then runs in a ``StatelessScope``). PyTorch: channels-last convolutions
-    run as channels-first ones on transposed views (Keras would copy the input twice),
-    and ``kernel^T s`` has a ``transpose`` (transposed convolution, ``s W^T``): autograd
-    would re-run the forward for it (JAX and TensorFlow drop that forward)."""
+    ``call`` then runs in a ``StatelessScope``). Where the backend has native products
+    (``backend.linear_products``: PyTorch, which runs eagerly), they are used, with
+    ``transpose(s, kernel) -> kernel^T s`` where exact (no forward re-run for autograd).
+    """
     if (getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None)
             or layer.compute_dtype != layer.variable_dtype):
         return None
-    torch = backend.backend_name() == "torch"
     if type(layer) is keras.layers.Dense:
-        if not torch:
-            return ops.matmul
-
-        def dense(t, kernel):
-            return ops.matmul(t, kernel)
-
-        dense.transpose = lambda s, kernel: ops.matmul(s, ops.transpose(kernel))
-        return dense
+        return backend.linear_products("dense") or ops.matmul
     if type(layer) not in _PLAIN_CONV or layer.padding == "causal":
         return None
-    if layer.data_format != "channels_last" or not torch:
-        return layer.convolution_op
-    rank = layer.rank
-    first = (0, rank + 1) + tuple(range(1, rank + 1))
-    last = (0,) + tuple(range(2, rank + 2)) + (1,)
-
-    def conv(t, kernel):
-        out = ops.conv(ops.transpose(t, first), kernel, strides=layer.strides,
-                       padding=layer.padding, data_format="channels_first",
-                       dilation_rate=layer.dilation_rate)
-        return ops.transpose(out, last)
-
-    sizes = tuple(layer.kernel_size)
-    if (set(layer.strides) == {1} and set(layer.dilation_rate) == {1} and layer.groups == 1
-            and (layer.padding == "valid" or all(k % 2 for k in sizes))):
-        def conv_t(s, kernel):  # kernel^T s without re-running the forward (autograd would)
-            out = ops.conv_transpose(ops.transpose(s, first), kernel, strides=1,
-                                     padding=layer.padding, data_format="channels_first")
-            return ops.transpose(out, last)
-
-        conv.transpose = conv_t
-    return conv
+    if layer.data_format == "channels_last" and layer.groups == 1:
+        native = backend.linear_products(
+            "conv", rank=layer.rank, strides=tuple(layer.strides), padding=layer.padding,
+            dilation_rate=tuple(layer.dilation_rate), kernel_size=tuple(layer.kernel_size))
+        if native is not None:
+            return native
+    return layer.convolution_op
 
 
 def _separable_parts(layer, x, weights, merged, axis):

@@ -80,6 +80,13 @@ class Linear:
     def terms(self, xp, xn, w_p, w_n, bias, relevance):
         """``x+ W_p^T s + x- W_n^T s``, ``s = R / stab(W_p x+ + W_n x- + b)`` (one
         linearized forward; ``xn = None``: the ``x-`` term is zero)."""
+        if self.transpose is not None:  # kernel^T s known without a forward
+            z = self.run(xp, w_p, bias)
+            if xn is not None:
+                z = z + self.run(xn, w_n, None)
+            s = relevance / stabilize(z)
+            out = xp * self.transpose(s, w_p)
+            return out if xn is None else out + xn * self.transpose(s, w_n)
         if xn is None:
             z, back = self.linearize(lambda a: self.run(a, w_p, bias), xp)
             return xp * back(relevance / stabilize(z))[0]
