@@ -11,6 +11,8 @@ pooling, reshapes, padding, dropout or concatenation); rules then leave out thei
 ``x-`` terms, which are exactly zero.
 """
 
+import weakref
+
 import keras
 from keras import ops
 
@@ -160,6 +162,19 @@ _PLAIN_CONV = tuple(getattr(keras.layers, name) for name in ("Conv1D", "Conv2D",
 
 
 def _direct(layer):
+    """The cached ``_find_direct(layer)`` (a backward pass asks once per layer)."""
+    key = (backend.backend_name(), getattr(layer, "lora_enabled", False),
+           getattr(layer, "quantization_mode", None), layer.compute_dtype, layer.variable_dtype)
+    found = _DIRECT.get(layer)
+    if found is None or found[0] != key:
+        found = _DIRECT[layer] = (key, _find_direct(layer))
+    return found[1]
+
+
+_DIRECT = weakref.WeakKeyDictionary()
+
+
+def _find_direct(layer):
     """``(t, kernel) -> z`` (no bias, no activation) where the layer's ``call`` is known
     to be exactly that plus its bias and activation: plain ``Dense`` and ``Conv1D/2D/3D``
     (exact classes; no LoRA, quantization or autocast). None otherwise (the layer's own

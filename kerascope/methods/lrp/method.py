@@ -70,9 +70,14 @@ class Binding:
         self._extra = {}  # activation name -> pass rule, for activations not listed
         self.rules = (self._layer_rule, *_ACTIVATION_RULES)
         self.nonnegative = weakref.WeakKeyDictionary()
+        self.bound = weakref.WeakKeyDictionary()  # model -> its sublayers when planned
 
     def bind(self, model):
-        """Plan the rules of ``model``'s layers (errors for uncovered layers)."""
+        """Plan the rules of ``model``'s layers (errors for uncovered layers); planned
+        again only when the model's layers changed since the last call."""
+        signature = tuple(map(id, keras_internals.sublayers(model)))
+        if self.bound.get(model) == signature:
+            return
         attention = []
         for layer, entry in self.composite.plan(model).items():
             self.table[layer] = entry
@@ -84,6 +89,7 @@ class Binding:
         self.adds[model] = (tuple(keras_internals.add_operations(model))
                             if self.composite.rules_operations else ())
         self._pass_other_activations(model)
+        self.bound[model] = signature
 
     def _pass_other_activations(self, model):
         """Pass rules for fused activations no listed name covers (keras-hub's

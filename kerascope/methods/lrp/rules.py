@@ -29,12 +29,12 @@ def stabilize(value, epsilon=STABILIZER):
     return value + ops.where(value >= 0, epsilon, -epsilon)
 
 
-def _pos(t):
-    return None if t is None else ops.maximum(t, 0.0)
+def _pos(t):  # max(t, 0); relu has the least per-call overhead on eager PyTorch
+    return None if t is None else ops.relu(t)
 
 
-def _neg(t):
-    return None if t is None else ops.minimum(t, 0.0)
+def _neg(t):  # min(t, 0), exactly
+    return None if t is None else t - ops.relu(t)
 
 
 class Linear:
@@ -75,7 +75,10 @@ class Linear:
 
     def split(self, x):
         """``(x+, x-)``; ``x- = None`` when the input is known non-negative."""
-        return (x, None) if self.nonnegative else (_pos(x), _neg(x))
+        if self.nonnegative:
+            return x, None
+        xp = _pos(x)
+        return xp, x - xp
 
     def terms(self, xp, xn, w_p, w_n, bias, relevance):
         """``x+ W_p^T s + x- W_n^T s``, ``s = R / stab(W_p x+ + W_n x- + b)`` (one
@@ -131,8 +134,8 @@ class ZPlus(Rule):
 
     def relevance(self, part, x, relevance):
         xp, xn = part.split(x)
-        wp, wn = _pos(part.kernel), _neg(part.kernel)
-        return part.terms(xp, xn, wp, wn, _pos(part.bias), relevance)
+        wn = None if xn is None else _neg(part.kernel)
+        return part.terms(xp, xn, _pos(part.kernel), wn, _pos(part.bias), relevance)
 
 
 class AlphaBeta(Rule):
