@@ -120,6 +120,26 @@ def test_mu_fidelity_of_exact_linear_attribution_is_one(rng):
                                num_subsets=40).value < 0.6
 
 
+def test_completeness_of_exact_linear_attribution_with_given_and_predicted_classes(rng):
+    # f(x) - f(x') = sum w_c (x - x'): the inputs and their baselines share one pass
+    # when the classes are given, two passes for "predicted"; both give the closed form
+    model = linear_model((5, 5, 1), classes=3)
+    x = rng.standard_normal((4, 5, 5, 1)).astype(np.float32)
+    predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=1)
+    baseline = x.reshape(4, -1).min(axis=1).reshape(4, 1, 1, 1)  # "black"
+    maps = exact_attribution(model, x, baseline, predicted)
+    kernel = model.get_layer("linear").get_weights()[0]
+    expected = ((x - baseline).reshape(4, -1) * kernel[:, predicted].T).sum(axis=1)
+    for targets in (predicted, "predicted"):
+        result = metrics.completeness(model, x, targets, maps=maps, normalise=False, rtol=1e-4)
+        np.testing.assert_allclose(result.details["score_differences"], expected, rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_array_equal(result.per_sample, 1.0)
+    wrong = metrics.completeness(model, x, (predicted + 1) % 3, maps=maps, normalise=False,
+                                 rtol=1e-4)
+    assert wrong.value < 1.0
+
+
 def test_average_drop_and_increase_follow_their_formulas(rng):
     model = linear_model((5, 5, 1), classes=3)
     x = rng.uniform(0, 1, (4, 5, 5, 1)).astype(np.float32)

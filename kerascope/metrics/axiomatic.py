@@ -35,7 +35,12 @@ def completeness(model, x, targets=None, maps=None, method=None, *, baseline="bl
     ``normalise``: divide the maps by the batch's max ``|g|`` first (Quantus's
     default). ``output_func``: applied to ``f(x) - f(x')`` (default: identity).
     """
-    problem = prepare(model, x, targets, batch_size, use_logits, output_index)
+    def baseline_rows(inputs, layout):
+        return layout.from_fc(resolve_baseline(baseline, inputs, layout))
+
+    # the inputs and their baselines in one pass where the target classes are given
+    problem = prepare(model, x, targets, batch_size, use_logits, output_index,
+                      along=baseline_rows)
     if maps is not None and np.shape(maps) == problem.x.shape:
         full = np.asarray(to_numpy(maps), dtype=np.float64).reshape(problem.n, -1)
         problem.feature_maps(maps)  # validates
@@ -43,9 +48,7 @@ def completeness(model, x, targets=None, maps=None, method=None, *, baseline="bl
     else:
         totals = normalise_maps(resolve_maps(problem, maps, method, method_options),
                                 normalise).sum(axis=1)
-    base = resolve_baseline(baseline, problem.x, problem.layout)
-    after = problem.score(problem.layout.from_fc(base), problem.units)
-    difference = problem.base_scores - after
+    difference = problem.base_scores - problem.along_scores
     if output_func is not None:
         difference = np.asarray(output_func(difference), dtype=np.float64)
     gap = totals - difference

@@ -255,8 +255,13 @@ def _as_units(targets, n, num_units):
     return resolved
 
 
-def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_index=0):
-    """Validate a metric call and compute the unperturbed outputs and scores."""
+def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_index=0,
+            along=None):
+    """Validate a metric call and compute the unperturbed outputs and scores.
+
+    ``along(x, layout) -> rows``: ``N`` more rows scored at the same units; with explicit
+    target classes they share the first pass (``Problem.along_scores``), else a
+    second pass scores them."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -273,11 +278,21 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     first = runner if resolved.kind != "rank" else PassRunner.for_model(
         model, resolved.score(), batch_size=batch_size, output_index=output_index,
         use_logits=use_logits)
-    passes = first.forward(x, resolved.rows(0, n))
-    units = np.asarray(passes.units, dtype=np.int32)
-    check_units(resolved, passes.outputs)
-    return Problem(model, x, units, passes.outputs, passes.scores.astype(np.float64),
-                   runner, batch_size, output_index, use_logits)
+    extra = None if along is None else np.asarray(
+        along(x, Layout(x.shape[1:], surgery.channel_axis(model))), dtype=np.float32)
+    joint = extra is not None and resolved.kind == "index"  # units known before the pass
+    rows = np.concatenate([x, extra]) if joint else x
+    passes = first.forward(rows, resolved.rows(0, n) if not joint else
+                           np.tile(np.asarray(resolved.rows(0, n), np.int32), 2))
+    units = np.asarray(passes.units[:n], dtype=np.int32)
+    outputs = passes.outputs[:n]
+    check_units(resolved, outputs)
+    problem = Problem(model, x, units, outputs, passes.scores[:n].astype(np.float64),
+                      runner, batch_size, output_index, use_logits)
+    if extra is not None:
+        problem.along_scores = (passes.scores[n:].astype(np.float64) if joint
+                                else problem.score(extra, units))
+    return problem
 
 
 def method_label(method) -> str:
