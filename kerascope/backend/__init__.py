@@ -26,8 +26,8 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "linearize", "linear_products", "native_summary_writer",
-           "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
+           "clear_cache", "custom_gradient", "vjp", "linearize", "linear_products",
+           "native_layer_ops", "weight_holder", "native_summary_writer", "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -186,6 +186,26 @@ def linear_products(kind, **config):
         return None
     linear = importlib.import_module("kerascope.backend.torch.linear")
     return linear.dense() if kind == "dense" else linear.conv(**config)
+
+
+def native_layer_ops(layers):
+    """``[(layer, attribute, function)]``: faster, identical ops for some of ``layers``,
+    set on the instances while a pass runs (``ModelView.patched``); PyTorch only:
+    channels-last convolutions and poolings without Keras's layout copies
+    (``kerascope.backend.torch.native``). JAX and TensorFlow compile the layers' own."""
+    if backend_name() != "torch":
+        return []
+    return importlib.import_module("kerascope.backend.torch.native").patches(layers)
+
+
+def weight_holder(model):
+    """``hold() -> undo``: while held, autograd treats ``model``'s trainable weights as
+    constants (PyTorch: ``requires_grad`` off, put back by ``undo``), for a forward
+    pass differentiated with respect to its inputs only; a no-op where the gradient
+    is traced only where asked (JAX, TensorFlow)."""
+    if backend_name() != "torch":
+        return lambda: (lambda: None)
+    return importlib.import_module("kerascope.backend.torch.native").weight_holder(model)
 
 
 def vjp(fn, inputs, upstream):

@@ -51,12 +51,12 @@ def replace_outputs(values, then=None):
     return transform
 
 
-def run_view(view, score, x, targets, transform=None, variables=None):
+def run_view(view, score, x, targets, transform=None, variables=None, constant_weights=False):
     """One forward pass of ``view``: ``(outputs, scores, units, captured)``.
 
     ``transform(index, output) -> output`` sees each captured layer output first (a
     zero probe is added there, or the tensor is watched); ``captured`` holds what
-    flowed on.
+    flowed on. ``constant_weights``: see ``ModelView.forward``.
     """
     captured = [None] * len(view.layers)
 
@@ -66,7 +66,8 @@ def run_view(view, score, x, targets, transform=None, variables=None):
         captured[index] = output
         return output
 
-    outputs, logits = view.forward(x, on_layer_output, variables=variables)
+    outputs, logits = view.forward(x, on_layer_output, variables=variables,
+                                   constant_weights=constant_weights)
     scores, units = score(logits, targets)
     return outputs, scores, units, captured
 
@@ -98,9 +99,10 @@ def as_gradients(grads, count):
     return tuple(grads)
 
 
-def fused_scores(view, score, rows, targets, variables=None):
+def fused_scores(view, score, rows, targets, variables=None, constant_weights=False):
     """Per-row scores of ``rows`` at unit ``targets`` (a fused expansion's pass)."""
-    return run_view(view, score, rows, targets, variables=variables)[1]
+    return run_view(view, score, rows, targets, variables=variables,
+                    constant_weights=constant_weights)[1]
 
 
 def run_fused(view, score, row_score, expansion, chunk, targets, resolve, gradient,

@@ -26,6 +26,7 @@ import threading
 import keras
 import numpy as np
 
+from kerascope import backend
 from kerascope.inputs.spec import channels_first
 from kerascope.engine import keras_internals
 from kerascope.engine import layers as layer_groups
@@ -298,6 +299,10 @@ class ModelView:
                 self._final_activation = None
             # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
             self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
+            # [(layer, attribute, function)]: the backend's identical, faster layer ops
+            self.native_ops = backend.native_layer_ops(
+                [layer for layer in iter_layers(model) if keras_internals.is_leaf(layer)])
+        self._hold_weights = None  # backend.weight_holder(model), made on first use
 
     @property
     def key(self):
@@ -310,16 +315,24 @@ class ModelView:
         )
 
     @contextlib.contextmanager
-    def patched(self, on_layer_output=None):
+    def patched(self, on_layer_output=None, constant_weights=False):
         """Patch the view's layers for one forward pass.
 
         ``on_layer_output(i, tensor) -> tensor`` is called with the output of
         ``self.layers[i]`` each time that layer runs; what it returns flows on
         (a backend adds a zero probe there, or watches the tensor).
+        ``constant_weights``: see ``forward``.
         """
         with _PATCH_LOCK:
             restore = []
             try:
+                if constant_weights:
+                    if self._hold_weights is None:
+                        self._hold_weights = backend.weight_holder(self.model)
+                    restore.append(self._hold_weights())
+                # first: rules and captured outputs wrap whatever these leave
+                for layer, name, function in self.native_ops:
+                    restore.append(_set(layer, name, function))
                 if self.stripped_layer is not None:
                     if self.stripped_kind == "softmax_layer":
                         restore.append(
@@ -356,14 +369,18 @@ class ModelView:
 
         return _set(layer, "call", call)
 
-    def forward(self, x, on_layer_output=None, variables=None):
+    def forward(self, x, on_layer_output=None, variables=None, constant_weights=False):
         """``(outputs, logits)`` of the chosen model output for input batch ``x``.
 
         ``variables``: ``(trainable, non_trainable)`` values to run the model on
         (a backend that passes variables as arguments, e.g. under ``jax.jit``);
-        otherwise the model's own variables are read.
+        otherwise the model's own variables are read. ``constant_weights``: the
+        pass is differentiated with respect to its inputs only, so autograd may
+        treat the weights as constants (PyTorch: ``requires_grad`` off while the
+        forward is recorded, restored before it returns; BatchNorm's in-place
+        multiply then saves no copy of its input).
         """
-        with self.patched(on_layer_output):
+        with self.patched(on_layer_output, constant_weights):
             if variables is None:
                 raw = self.model(x, training=False)
             else:

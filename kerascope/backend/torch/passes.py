@@ -49,8 +49,10 @@ def make_backprop(view, score, wrt_inputs=True):
                 x = keras.tree.pack_sequence_as(x, leaves)
             if values is not None:
                 values = [_leaf(value) for value in values]
+            # input gradients only: the weights are constants (fewer saved tensors)
             outputs, scores, units, captured = run_view(
-                view, score, x, targets, replace_outputs(values)
+                view, score, x, targets, replace_outputs(values),
+                constant_weights=wrt_inputs and not view.layers,
             )
             sources = (leaves if wrt_inputs else []) + list(captured)
             grads = torch.autograd.grad(scores.sum(), sources, allow_unused=True)
@@ -85,7 +87,8 @@ def make_fused(view, score, row_score, expansion):
     def gradient(rows, targets):
         with torch.enable_grad():
             rows = rows.detach().requires_grad_(True)
-            scores = fused_scores(view, row_score, rows, targets)
+            scores = fused_scores(view, row_score, rows, targets,
+                                  constant_weights=not view.layers)
             (grads,) = torch.autograd.grad(scores.sum(), [rows], allow_unused=True)
         return torch.zeros_like(rows) if grads is None else grads
 
@@ -93,7 +96,8 @@ def make_fused(view, score, row_score, expansion):
         n = x.shape[0]
         with torch.enable_grad():
             rows = rows.detach().requires_grad_(True)
-            outputs, logits = view.forward(torch.cat([x.to(rows.dtype), rows]))
+            outputs, logits = view.forward(torch.cat([x.to(rows.dtype), rows]),
+                                           constant_weights=True)
             scores, units = score(logits[:n], targets)
             row_scores = row_score(logits[n:], torch.repeat_interleave(units, m, dim=0))[0]
             (grads,) = torch.autograd.grad(row_scores.sum(), [rows], allow_unused=True)
