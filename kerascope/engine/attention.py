@@ -142,9 +142,9 @@ class AttentionView(surgery.ModelView):
         return ("attention", tuple(map(id, self.attention)), summary) + super().key
 
     @contextlib.contextmanager
-    def patched(self, on_layer_output=None):
+    def patched(self, on_layer_output=None, constant_weights=False):
         with surgery._PATCH_LOCK, explicit(self.attention):
-            with super().patched(on_layer_output) as view:
+            with super().patched(on_layer_output, constant_weights) as view:
                 yield view
 
 

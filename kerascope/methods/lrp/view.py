@@ -38,8 +38,8 @@ class AttentionRuleView(surgery.ModelView):
                 + tuple(id(add) for add in self.adds) + super().key)
 
     @contextlib.contextmanager
-    def patched(self, on_layer_output=None):
-        with super().patched(on_layer_output) as view:  # holds the patch lock
+    def patched(self, on_layer_output=None, constant_weights=False):
+        with super().patched(on_layer_output, constant_weights) as view:  # holds the patch lock
             undos = []
             try:
                 for layer, rule in self.attention:
