@@ -51,25 +51,40 @@ def replace_outputs(values, then=None):
     return transform
 
 
-def run_view(view, score, x, targets, transform=None, variables=None, constant_weights=False):
+def run_view(view, score, x, targets, transform=None, variables=None, keep=None,
+             constant_weights=False):
     """One forward pass of ``view``: ``(outputs, scores, units, captured)``.
 
     ``transform(index, output) -> output`` sees each captured layer output first (a
     zero probe is added there, or the tensor is watched); ``captured`` holds what
-    flowed on. ``constant_weights``: see ``ModelView.forward``.
+    flowed on, or ``keep(index, output)`` of it, taken as the layer runs.
+    ``constant_weights``: see ``ModelView.forward``.
     """
     captured = [None] * len(view.layers)
 
     def on_layer_output(index, output):
         if transform is not None:
             output = transform(index, output)
-        captured[index] = output
+        captured[index] = output if keep is None else keep(index, output)
         return output
 
     outputs, logits = view.forward(x, on_layer_output, variables=variables,
                                    constant_weights=constant_weights)
     scores, units = score(logits, targets)
     return outputs, scores, units, captured
+
+
+def forward_view(view, score, x, targets, values=None, variables=None):
+    """A forward pass of ``view`` (``run_view``, ``replace_outputs(values)``):
+    ``(outputs, scores, units, layer_outputs)``. With a summary, each captured
+    output is reduced by ``summary.layer(index, output)`` as its layer runs (an
+    eager pass frees the full tensor at once: keeping every attention layer's
+    probabilities to the end costs PyTorch fresh memory, page faults, each pass),
+    then by the summary (``summarize``)."""
+    keep = None if view.summary is None else view.summary.layer
+    outputs, scores, units, captured = run_view(view, score, x, targets,
+                                                replace_outputs(values), variables, keep)
+    return outputs, scores, units, summarize(view, captured)[0]
 
 
 def summarize(view, captured, grads=None):

@@ -126,7 +126,8 @@ class AttentionView(surgery.ModelView):
     ``(N, heads, T, S)``, and ``layer_grads[i]`` the score's gradient there (the full
     gradient, through every later layer). ``summary`` (optional): reduces those
     inside the compiled pass (``kerascope.backend.common.summarize``); it has a
-    ``key`` and a ``count`` of results, which then replace ``layer_outputs``."""
+    ``key``, a ``count`` of results, which then replace ``layer_outputs``, and
+    ``layer(index, output)``: what a forward pass keeps of each layer's ``A``."""
 
     def __init__(self, model, attention, output_index=0, use_logits=True, summary=None):
         self.attention = tuple(attention)

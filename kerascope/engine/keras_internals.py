@@ -111,10 +111,12 @@ def explicit_attention(layer):
     probabilities through its ``Softmax`` sub-layer (not the fused/flash kernel)
     until the returned ``undo()``; returns ``(softmax_layer, undo)``.
 
-    Reads ``MultiHeadAttention._softmax`` and sets, on the instance only,
-    ``_flash_attention = False`` and a ``_compute_attention`` that asks for the
-    scores (``return_attention_scores=True``, the explicit path; the layer's
-    ``call`` still returns only its output)."""
+    Sets, on the instance only, ``_flash_attention = False`` and a
+    ``_compute_attention``: for a layer whose class keeps Keras's own, the explicit
+    path written from ``attention_parts`` (``AttentionParts.attend``, no dropout:
+    passes run with ``training=False``); for a subclass with its own, that one asked
+    for the scores (``return_attention_scores=True``; ``call`` still returns only
+    its output)."""
     try:
         softmax = layer._softmax
         original = layer._compute_attention
@@ -123,13 +125,22 @@ def explicit_attention(layer):
     except AttributeError:
         raise _missing("MultiHeadAttention", "_softmax/_compute_attention",
                        "explicit_attention") from None
+    stock = getattr(type(layer), "_compute_attention", None) is getattr(
+        keras.layers.MultiHeadAttention, "_compute_attention", None)
 
-    def compute(*args, **kwargs):
-        if len(args) > 5:
-            args = args[:5] + (True,) + args[6:]
-        else:
-            kwargs["return_attention_scores"] = True
-        return original(*args, **kwargs)
+    if stock:
+        parts = attention_parts(layer)
+
+        def compute(query, key, value, attention_mask=None, training=None,
+                    return_attention_scores=False, use_causal_mask=False):
+            return parts.attend(query, key, value, attention_mask, use_causal_mask)
+    else:
+        def compute(*args, **kwargs):
+            if len(args) > 5:
+                args = args[:5] + (True,) + args[6:]
+            else:
+                kwargs["return_attention_scores"] = True
+            return original(*args, **kwargs)
 
     object.__setattr__(layer, "_compute_attention", compute)
     object.__setattr__(layer, "_flash_attention", False)
@@ -163,6 +174,41 @@ class AttentionParts:
             raise _missing("MultiHeadAttention", "_dot_product_equation/_combine_equation/"
                            "_inverse_sqrt_key_dim/_attention_axes/_softmax/"
                            "_compute_causal_mask", "attention_parts") from None
+        inputs, product = self.dot_product_equation.split("->")
+        key, query = inputs.split(",")
+        self._query_first = f"{query},{key}->{product}"
+
+    def scores(self, query, key):
+        """``einsum(dot_product_equation, key, query * inverse_sqrt_key_dim)``, written
+        query first (as the fused path orders it: TensorFlow's key-first einsum
+        transposes its product)."""
+        return keras.ops.einsum(self._query_first, query * self.inverse_sqrt_key_dim, key)
+
+    def combine(self, probabilities, value):
+        """``einsum(combine_equation, probabilities, value)``."""
+        return keras.ops.einsum(self.combine_equation, probabilities, value)
+
+    def mask(self, query, value, attention_mask, use_causal_mask, rank):
+        """The mask applied to scores of rank ``rank``: ``attention_mask`` and the causal
+        mask (``use_causal_mask``) joined, expanded over the heads axis; or None."""
+        if use_causal_mask:
+            causal = self.causal_mask(query, value)
+            attention_mask = causal if attention_mask is None else keras.ops.logical_and(
+                keras.ops.cast(attention_mask, "bool"), causal)
+        if attention_mask is not None:
+            expansion = -len(self.attention_axes) * 2 - 1
+            for _ in range(rank - len(attention_mask.shape)):
+                attention_mask = keras.ops.expand_dims(attention_mask, axis=expansion)
+        return attention_mask
+
+    def attend(self, query, key, value, attention_mask=None, use_causal_mask=False):
+        """``(output, probabilities)`` of the layer's explicit path, without dropout. The
+        ``Softmax`` sub-layer's ``call`` is called directly (its ``__call__`` costs
+        PyTorch 0.3 ms a layer in Python, for nothing: the scores are in its dtype)."""
+        scores = self.scores(query, key)
+        mask = self.mask(query, value, attention_mask, use_causal_mask, len(scores.shape))
+        probabilities = self.softmax.call(scores, mask=mask)
+        return self.combine(probabilities, value), probabilities
 
 
 def attention_parts(layer):

@@ -87,36 +87,58 @@ _FUSE_OPS = {"mean": ops.mean, "max": ops.max, "min": ops.min}
 
 
 class DeviceProduct:
-    """Rollout (``gradients=False``) or generic attention's ``R`` computed from the
-    captured probabilities (and gradients) inside the compiled pass, in float32, so
-    one ``(N, T, T)`` product leaves the device instead of every layer's
-    ``(N, heads, T, T)`` tensors (a summary of ``AttentionView``)."""
+    """Row ``token`` (or the rows' mean) of rollout's product (``gradients=False``) or
+    of generic attention's ``R``, computed from the captured probabilities (and
+    gradients) inside the compiled pass, in their dtype: one ``(N, T)`` map leaves the
+    device instead of every layer's ``(N, heads, T, T)`` tensors (a summary of
+    ``AttentionView``). The row is carried through the layers last to first, a
+    vector-matrix product per layer: ``Â = (0.5 F + 0.5 I) / rowsum = (F + I) / (rowsum(F)
+    + 1)`` (``F`` the fused heads), so ``v Â = w F + w`` with ``w = v / (rowsum(F) + 1)``;
+    ``v (I + C) = v + v C`` (``C = mean_h ReLU(∇A ⊙ A)``)."""
 
     count = 1
 
-    def __init__(self, layers, gradients, head_fusion="mean"):
+    def __init__(self, layers, gradients, head_fusion="mean", token=0):
         self.layers = tuple(layers)
         self.gradients = gradients
         self.head_fusion = head_fusion
+        self.token = token
 
     @property
     def key(self):
-        return ("attention_product", self.gradients, self.head_fusion)
+        return ("attention_product", self.gradients, self.head_fusion, self.token)
 
-    def __call__(self, probabilities, gradients):
-        _check_square(probabilities, self.layers)
-        eye = ops.eye(probabilities[0].shape[-1], dtype=probabilities[0].dtype)
-        result = None
+    def layer(self, index, probabilities):
+        """What a forward pass keeps of layer ``index``'s ``(N, heads, T, T)``
+        probabilities as it runs: rollout's fused heads ``(N, T, T)`` (generic
+        attention's backward pass takes them whole)."""
+        _check_square([probabilities], self.layers[index:index + 1])
         if self.gradients:
-            for a, g in zip(probabilities, gradients):
-                cam = ops.mean(ops.relu(g * a), axis=1)
-                result = eye + cam if result is None else result + ops.matmul(cam, result)
-            return (result,)
-        for a in probabilities:
-            a = 0.5 * _FUSE_OPS[self.head_fusion](a, axis=1) + 0.5 * eye
-            a = a / ops.sum(a, axis=-1, keepdims=True)
-            result = a if result is None else ops.matmul(a, result)
-        return (result,)
+            return probabilities
+        return _FUSE_OPS[self.head_fusion](probabilities, axis=1)
+
+    def __call__(self, captured, gradients):
+        """``(row,)`` ``(N, T)`` from the kept ``captured`` (rollout: fused heads;
+        generic attention: probabilities and ``gradients``), in forward order."""
+        if self.gradients:
+            _check_square(captured, self.layers)
+        size, dtype = captured[0].shape[-1], captured[0].dtype
+        if self.token == "mean":
+            row = ops.full((1, 1, size), 1.0 / size, dtype=dtype)
+        else:
+            _check_token(self.token, size)
+            position = self.token % size
+            row = ops.eye(size, dtype=dtype)[None, position:position + 1]
+        # operators, not keras.ops, where they do: each keras.ops call costs eager
+        # PyTorch tens of microseconds in Python
+        if self.gradients:
+            for a, g in zip(reversed(captured), reversed(gradients)):
+                row = row + row @ ops.mean(ops.relu(g * a), axis=1)
+        else:
+            for fused in reversed(captured):
+                row = row / (ops.sum(fused, axis=-1)[:, None, :] + 1.0)
+                row = row @ fused + row
+        return (row[:, 0, :],)
 
 
 def patch_grid(maps, image_shape):
@@ -189,7 +211,7 @@ class AttentionRollout(Method):
                                                  attention_lib.model_sample(x))
             summary = None
             if not self.discard_ratio:  # discarding sorts each layer's weights: on the host
-                summary = DeviceProduct(layers, self.gradients, self.head_fusion)
+                summary = DeviceProduct(layers, self.gradients, self.head_fusion, self.token)
             view = attention_lib.AttentionView(ctx.model, layers, ctx.output_index,
                                                ctx.use_logits, summary=summary)
             runner = ctx.state["attention_runner"] = PassRunner(
@@ -203,21 +225,19 @@ class AttentionRollout(Method):
         else:
             passes = runner.forward(x, row_targets)
         if runner.view.summary is not None:
-            product = np.asarray(passes.layer_outputs[0], np.float64)
+            maps = np.asarray(passes.layer_outputs[0], np.float64)
         else:
             _check_square(passes.layer_outputs, runner.view.attention)
             product = self.combine(passes)
-        return self.read(product, x, ctx), passes
+            _check_token(self.token, product.shape[-1])
+            maps = product.mean(axis=1) if self.token == "mean" else product[:, self.token]
+        return self.read(maps, x, ctx), passes
 
     def combine(self, passes):
         return rollout(passes.layer_outputs, self.head_fusion, self.discard_ratio)
 
-    def read(self, product, x, ctx):
-        """The row ``token`` of ``product`` (or the rows' mean), as users read it."""
-        if self.token == "mean":
-            maps = product.mean(axis=1)
-        else:
-            maps = product[:, self.token, :]
+    def read(self, maps, x, ctx):
+        """Row ``token`` of the product ``(N, T)`` (or the rows' mean) as users read it."""
         image = _image_shape(x, ctx) if self.image_map is not False else None
         if self.image_map and image is None:
             raise ValueError("image_map: the model's input is not an image (N, H, W, C).")
@@ -258,6 +278,12 @@ def _check_square(probabilities, layers):
                 f"{tuple(a.shape)}; rollout and generic attention need self-attention "
                 f"over one sequence axis (N, heads, T, T)."
             )
+
+
+def _check_token(token, size):
+    if token != "mean" and not -size <= token < size:
+        raise ValueError(f"token: position {token} is outside the sequence of {size} "
+                         f"positions.")
 
 
 def _image_shape(x, ctx):

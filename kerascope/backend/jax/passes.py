@@ -22,6 +22,7 @@ import keras
 
 from kerascope.backend.common import (
     Passes,
+    forward_view,
     fused_scores,
     note_trace,
     replace_outputs,
@@ -134,10 +135,7 @@ def make_forward(view, score, placement=None):
     @jax.jit
     def forward(variables, x, targets, values):
         note_trace("forward")
-        _, (outputs, scores, units, captured) = _run(
-            view, score, variables, x, targets, None, values
-        )
-        return outputs, scores, units, summarize(view, captured)[0]
+        return forward_view(view, score, x, targets, values, variables)
 
     def call(x, targets, values=None):
         outputs, scores, units, captured = forward(

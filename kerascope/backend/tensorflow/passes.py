@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kerascope.backend.common import (
     Passes,
+    forward_view,
     fused_scores,
     note_trace,
     replace_outputs,
@@ -103,9 +104,8 @@ _PLACEMENTS = collections.OrderedDict()
 
 def _forward(view, score, x, targets, values):
     note_trace("forward")
-    outputs, scores, units, captured = run_view(view, score, x, targets,
-                                                replace_outputs(values))
-    return (outputs, scores, units) + summarize(view, captured)[0]
+    outputs, scores, units, captured = forward_view(view, score, x, targets, values)
+    return (outputs, scores, units) + captured
 
 
 def _backprop(view, score, wrt_inputs, x, targets, values):

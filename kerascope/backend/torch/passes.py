@@ -10,6 +10,7 @@ import torch
 
 from kerascope.backend.common import (
     Passes,
+    forward_view,
     fused_scores,
     note_trace,
     replace_outputs,
@@ -25,10 +26,7 @@ def make_forward(view, score):
 
     def call(x, targets, values=None):
         with torch.no_grad():
-            outputs, scores, units, captured = run_view(
-                view, score, x, targets, replace_outputs(values)
-            )
-            captured = summarize(view, captured)[0]
+            outputs, scores, units, captured = forward_view(view, score, x, targets, values)
         return Passes(outputs, scores, units, None, captured, ())
 
     return call

@@ -157,16 +157,13 @@ def attention_call(layer, rule):
     the layer's explicit path computes, with ``rule``'s backward."""
     parts = keras_internals.attention_parts(layer)
     axes = tuple(range(-len(parts.attention_axes), 0))
-    scale = parts.inverse_sqrt_key_dim
     cp = rule.mode == "cp"
     eps = rule.epsilon
 
     def dot(key, query):
-        return ops.einsum(parts.dot_product_equation, key,
-                          ops.multiply(query, ops.cast(scale, query.dtype)))
+        return parts.scores(query, key)
 
-    def combine(probabilities, value):
-        return ops.einsum(parts.combine_equation, probabilities, value)
+    combine = parts.combine
 
     def scores_forward(key, query):
         z = dot(key, query)
@@ -213,15 +210,9 @@ def attention_call(layer, rule):
 
     def compute(query, key, value, attention_mask=None, training=None,
                 return_attention_scores=False, use_causal_mask=False):
-        if use_causal_mask:
-            causal = parts.causal_mask(query, value)
-            attention_mask = causal if attention_mask is None else ops.logical_and(
-                ops.cast(attention_mask, "bool"), causal)
         scores = product(key, query)
-        if attention_mask is not None:
-            expansion = -len(parts.attention_axes) * 2 - 1
-            for _ in range(len(scores.shape) - len(attention_mask.shape)):
-                attention_mask = ops.expand_dims(attention_mask, axis=expansion)
+        attention_mask = parts.mask(query, value, attention_mask, use_causal_mask,
+                                    len(scores.shape))
         probabilities = softmax_op(attention_mask)(scores)
         output = mix(probabilities, value)
         return output, (probabilities if return_attention_scores else None)
