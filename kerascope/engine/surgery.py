@@ -300,8 +300,8 @@ class ModelView:
             # [(layer, how, payload)] for the layers the rules replace (see _plan_rules)
             self.ruled_layers = _plan_rules(model, self.rules, self.stripped_layer)
             # [(layer, attribute, function)]: the backend's identical, faster layer ops
-            self.native_ops = backend.native_layer_ops(
-                [layer for layer in iter_layers(model) if keras_internals.is_leaf(layer)])
+            self.native_ops = backend.native_layer_ops(  # read only on PyTorch
+                layer for layer in iter_layers(model) if keras_internals.is_leaf(layer))
         self._hold_weights = None  # backend.weight_holder(model), made on first use
 
     @property

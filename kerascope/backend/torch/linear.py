@@ -11,6 +11,8 @@ re-run for autograd.
 import torch
 import torch.nn.functional as F
 
+from kerascope.backend.torch.native import permutations
+
 _CONV = {1: (F.conv1d, F.conv_transpose1d), 2: (F.conv2d, F.conv_transpose2d),
          3: (F.conv3d, F.conv_transpose3d)}
 
@@ -34,9 +36,7 @@ def conv(rank, strides, padding, dilation_rate, kernel_size):
         return None
     pads = tuple((k - 1) // 2 for k in kernel_size) if padding == "same" else 0
     conv_fn, conv_t_fn = _CONV[rank]
-    first = (0, rank + 1) + tuple(range(1, rank + 1))
-    last = (0,) + tuple(range(2, rank + 2)) + (1,)
-    to_torch = (rank + 1, rank) + tuple(range(rank))  # Keras (*k, in, out) -> (out, in, *k)
+    first, last, to_torch = permutations(rank)
 
     def forward(t, kernel):
         out = conv_fn(t.permute(first), kernel.permute(to_torch), stride=strides,

@@ -54,10 +54,13 @@ def _keeps(layer, name):
     return getattr(type(layer), name, None) is getattr(base, name)
 
 
-def _permutations(rank):
+def permutations(rank):
+    """``(first, last, kernel)``: the ``permute`` orders from channels-last to
+    channels-first, back, and from a Keras kernel ``(*k, in, out)`` to torch's
+    ``(out, in, *k)``."""
     first = (0, rank + 1) + tuple(range(1, rank + 1))
     last = (0,) + tuple(range(2, rank + 2)) + (1,)
-    return first, last
+    return first, last, (rank + 1, rank) + tuple(range(rank))
 
 
 def _same_padding(length, kernel, stride, dilation):
@@ -73,8 +76,7 @@ def _same_padding(length, kernel, stride, dilation):
 def _conv(layer):
     rank = layer.rank
     conv, memory_format = _CONV[rank], _FORMAT[rank]
-    first, last = _permutations(rank)
-    to_torch = (rank + 1, rank) + tuple(range(rank))  # Keras (*k, in, out) -> (out, in, *k)
+    first, last, to_torch = permutations(rank)
     strides, dilation = tuple(layer.strides), tuple(layer.dilation_rate)
     same = layer.padding == "same"
 
@@ -101,7 +103,7 @@ def _conv(layer):
 def _pool(layer):
     rank = len(layer.pool_size)
     pool = _POOL[(layer.pool_mode, rank)]
-    first, last = _permutations(rank)
+    first, last, _ = permutations(rank)
     size, strides = tuple(layer.pool_size), tuple(layer.strides)
     extra = {"count_include_pad": False} if layer.pool_mode == "average" else {}
 
