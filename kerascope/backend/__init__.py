@@ -26,7 +26,7 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "vjp", "linearize", "linear_products",
+           "clear_cache", "custom_gradient", "relu_backward", "vjp", "linearize", "linear_products",
            "native_layer_ops", "weight_holder", "native_summary_writer", "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
@@ -174,6 +174,13 @@ def custom_gradient(fn):
         return compiled[0](*inputs)
 
     return call
+
+
+def relu_backward(upstream, output):
+    """``upstream * [output > 0]``: a ReLU's own backward (``output`` its forward's
+    result), as the framework's one fused kernel where it has one (TensorFlow's
+    ``ReluGrad``, PyTorch's ``threshold_backward``; JAX fuses the ``where``)."""
+    return _gradients().relu_backward(upstream, output)
 
 
 def linear_products(kind, **config):

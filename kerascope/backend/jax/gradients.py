@@ -29,3 +29,7 @@ def vjp(fn, inputs, upstream):
 def linearize(fn, inputs):
     output, pullback = jax.vjp(fn, *inputs)
     return output, lambda upstream: tuple(pullback(upstream))
+
+
+def relu_backward(upstream, output):
+    return jax.numpy.where(output > 0, upstream, 0)

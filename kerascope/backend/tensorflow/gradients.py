@@ -52,3 +52,7 @@ def linearize(fn, inputs):
                                    unconnected_gradients=tf.UnconnectedGradients.ZERO))
 
     return output, pullback
+
+
+def relu_backward(upstream, output):
+    return tf.raw_ops.ReluGrad(gradients=upstream, features=output)

@@ -11,10 +11,12 @@ def guided_relu(x):
     """ReLU whose gradient is ``g * [x > 0] * [g > 0]`` (guided backpropagation,
     Springenberg et al. 2015, arXiv:1412.6806)."""
 
-    def grad(g):
-        return keras.ops.where(x > 0, keras.ops.relu(g), 0.0)  # three elementwise ops
+    y = keras.ops.relu(x)
 
-    return keras.ops.relu(x), grad
+    def grad(g):
+        return backend.relu_backward(keras.ops.relu(g), y)  # two elementwise kernels
+
+    return y, grad
 
 
 def deconvnet_relu(x):
