@@ -5,6 +5,8 @@ Separable linear resizing with half-pixel centres (the same as
 one small matrix applied along one axis at a time (``apply_along``).
 """
 
+import functools
+
 import numpy as np
 
 
@@ -34,6 +36,14 @@ def interpolation_matrix(source, target, antialias=False):
     return matrix
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_matrix(source, target, antialias, dtype):
+    """``interpolation_matrix`` in ``dtype``, made once (read-only)."""
+    matrix = interpolation_matrix(source, target, antialias).astype(dtype)
+    matrix.flags.writeable = False
+    return matrix
+
+
 def upsample(maps, size):
     """(Bi)linearly resize ``maps`` ``(batch, *spatial[, ...])`` to ``size`` on axes 1..len(size).
 
@@ -56,6 +66,10 @@ def resize(maps, size, interpolation="bilinear", antialias=False, dtype=np.float
     out = np.asarray(maps)
     if out.ndim < 1 + len(size):
         raise ValueError(f"maps: shape {out.shape} has fewer than {len(size)} spatial axes.")
+    if interpolation == "bilinear" and out.ndim == 3 and len(size) == 2:
+        plane = _resize_planes(out, size, antialias, np.dtype(dtype))
+        if plane is not None:
+            return plane
     for axis, n_out in enumerate(size, start=1):
         n_in = out.shape[axis]
         if interpolation == "nearest":
@@ -63,8 +77,25 @@ def resize(maps, size, interpolation="bilinear", antialias=False, dtype=np.float
                                n_in - 1)
             out = np.take(out, index, axis=axis)
         elif n_in != n_out:
-            matrix = interpolation_matrix(n_in, n_out, antialias).astype(dtype)
+            matrix = _cached_matrix(n_in, n_out, antialias, np.dtype(dtype))
             out = apply_along(out.astype(dtype, copy=False), matrix, axis)
+    return out
+
+
+def _resize_planes(maps, size, antialias, dtype):
+    """``R_h @ map @ R_w^T`` for a batch of 2-D ``maps``, two stacked matrix products
+    (the common CAM upsampling), or None when a product would wake BLAS's threads
+    (``SINGLE_THREAD_PRODUCT``)."""
+    (n_h, n_w), (h, w) = maps.shape[1:], size
+    if max(h * n_h * n_w, h * n_w * w) > SINGLE_THREAD_PRODUCT:
+        return None
+    rows = _cached_matrix(n_h, h, antialias, dtype) if n_h != h else None
+    cols = _cached_matrix(n_w, w, antialias, dtype) if n_w != w else None
+    out = maps.astype(dtype, copy=False)
+    if rows is not None:
+        out = np.matmul(rows, out)
+    if cols is not None:
+        out = np.matmul(out, cols.T)
     return out
 
 

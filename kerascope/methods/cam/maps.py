@@ -177,8 +177,11 @@ def layer_cam_map(activations, grads, relu=True):
 
 
 def eigen_cam_map(activations, relu=True, center=False):
-    """Eigen-CAM: projection of the activations on their first right singular vector."""
-    a = np.asarray(activations, dtype=np.float64)
+    """Eigen-CAM: projection of the activations on their first right singular vector,
+    computed in float32 for float32 activations (a model's), else in float64."""
+    a = np.asarray(activations)
+    single = a.dtype in (np.float16, np.float32)
+    a = a.astype(np.float32 if single else np.float64, copy=False)
     if a.ndim < 3:
         raise ValueError(
             f"activations: expected (batch, *spatial, channels), got shape {a.shape}."
@@ -186,7 +189,7 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    u, strength = _top_left_singular(matrix)
+    u, strength = _top_left_singular(matrix, tol=1e-6 if single else 1e-9)
     projection = u * strength[:, None]
     if center:
         # A centred projection sums to zero by construction, so its sum cannot fix
@@ -202,7 +205,8 @@ def eigen_cam_map(activations, relu=True, center=False):
 
 def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
     """``(u, s)``: the first left singular vector and value of each ``(Z, K)`` matrix
-    ``M`` of a batch (``M v = s u``, ``v`` the first right singular vector).
+    ``M`` of a batch (``M v = s u``, ``v`` the first right singular vector), in
+    ``M``'s dtype; ``tol``: the largest change of an iterate deemed converged.
 
     Batched power iteration on ``G = M M^T`` from the rows' norms (non-negative,
     like the top eigenvector of a non-negative ``G``, and, unlike the mean
@@ -210,19 +214,20 @@ def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
     without forming ``G`` (a few steps converge for most activations), then, for
     the matrices not yet converged, on ``G`` itself, and ``eigh`` where that stalls.
     """
-    n, z = matrix.shape[:2]
-    u = np.linalg.norm(matrix, axis=2)
-    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-30)
-    todo = np.arange(n)
-    for _ in range(plain_steps):
-        sub = matrix[todo] if len(todo) < n else matrix
-        nxt = np.matmul(sub, np.matmul(u[todo][:, None, :], sub).transpose(0, 2, 1))[..., 0]
-        nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
-        converged = np.abs(nxt - u[todo]).max(axis=1) < tol
-        u[todo] = nxt
-        todo = todo[~converged]
-        if not len(todo):
+    u = np.sqrt(np.einsum("bzk,bzk->bz", matrix, matrix, optimize=False))
+    u /= np.maximum(np.sqrt(np.einsum("bz,bz->b", u, u, optimize=False)), 1e-30)[:, None]
+    done = np.zeros(len(matrix), dtype=bool)
+    change = np.full(len(matrix), np.inf)
+    for _ in range(plain_steps):  # the whole batch at once; a converged iterate is kept
+        nxt = np.matmul(matrix, np.matmul(u[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
+        nxt /= np.maximum(np.sqrt(np.einsum("bz,bz->b", nxt, nxt, optimize=False)),
+                          1e-30)[:, None]
+        change, previous = np.abs(nxt - u).max(axis=1), change
+        u = np.where(done[:, None], u, nxt)
+        done |= _settled(change, previous, tol)
+        if done.all():
             break
+    todo = np.flatnonzero(~done)
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
     lost = (np.linalg.norm(u, axis=1) < 0.5) & np.any(matrix, axis=(1, 2))
     todo = np.union1d(todo, np.flatnonzero(lost)).astype(int)
@@ -231,10 +236,12 @@ def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
         gram = sub @ np.swapaxes(sub, 1, 2)
         v = u[todo]
         converged = np.zeros(len(todo), dtype=bool)
+        change = np.full(len(todo), np.inf)
         for _ in range(steps):
             nxt = np.einsum("bpq,bq->bp", gram, v, optimize=False)
             nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
-            converged = (np.abs(nxt - v).max(axis=1) < tol) & (np.linalg.norm(nxt, axis=1) > 0.5)
+            change, previous = np.abs(nxt - v).max(axis=1), change
+            converged = _settled(change, previous, tol) & (np.linalg.norm(nxt, axis=1) > 0.5)
             v = nxt
             if converged.all():
                 break
@@ -243,6 +250,14 @@ def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
         u[todo] = v
     strength = np.linalg.norm(np.matmul(u[:, None, :], matrix)[:, 0], axis=1)
     return u, strength
+
+
+def _settled(change, previous, tol):
+    """Whether a power iteration is within ``tol`` of its limit: its last ``change``
+    and the error left after it, ``change * r / (1 - r)`` for the observed rate
+    ``r = change / previous`` (geometric convergence), are both below ``tol``."""
+    rate = np.minimum(change / np.maximum(previous, 1e-30), 0.999)
+    return (change < tol) & (change * rate < tol * (1.0 - rate))
 
 
 def score_cam_masks(activations, size):
