@@ -16,6 +16,7 @@ short calls, and short groups of inputs, to power-of-two ``bucket`` sizes, so th
 number of inputs compiles at most ``log2(rows) + 1`` shapes per program.
 """
 
+import ctypes
 import os
 import weakref
 
@@ -32,6 +33,7 @@ MAX_CPU_ROWS = 256  # larger calls were slower on CPU (bench_auto.py: 512 rows 1
 FALLBACK_ROWS = 64
 
 _SIZES = weakref.WeakKeyDictionary()
+_TRIM = []  # glibc's malloc_trim, or None, once looked up
 
 
 class Rows(int):
@@ -148,3 +150,16 @@ def auto_rows(model, input_bytes=0):
     room = max(total - params, total // 4)
     per_row = ROW_FACTOR * (acts + input_bytes)
     return Rows(max(1, min(most, room // max(per_row, 1))))
+
+
+def release():
+    """Hand the C heap's free pages back to the system between streamed batches
+    (glibc's ``malloc_trim(0)``; nothing where there is none), so that the heap
+    a long stream leaves behind does not grow its peak."""
+    if not _TRIM:
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError, TypeError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)

@@ -202,6 +202,7 @@ def start(method, model, x, targets=None, batch_size="auto", output_index=0, use
                           for key, value in extras.items()}
             outputs = np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
             yield Explanation(outputs.astype(np.float32, copy=False), maps, extras)
+            memory.release()
 
     return explain_groups()
 
