@@ -153,9 +153,10 @@ def auto_rows(model, input_bytes=0):
 
 
 def release():
-    """Hand the C heap's free pages back to the system between streamed batches
-    (glibc's ``malloc_trim(0)``; nothing where there is none), so that the heap
-    a long stream leaves behind does not grow its peak."""
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``;
+    nothing where there is none): called between streamed batches, so that a long
+    stream keeps less resident between calls (its peak's drift is glibc's growing
+    mmap threshold: ``bench/README.md``, "Memory-budgeted batch size")."""
     if not _TRIM:
         try:
             _TRIM.append(ctypes.CDLL(None).malloc_trim)
