@@ -130,3 +130,16 @@ def test_noise_kernels_draw_the_keras_ops_values_bit_for_bit(monkeypatch):
     for a, b in zip(fast, draws()):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert np.array_equal(a, b)
+
+
+def test_the_cli_takes_auto_or_a_positive_integer():
+    import click
+
+    from kerascope.cli.common import BatchSize
+
+    option = BatchSize()
+    assert option.convert("auto", None, None) == "auto"
+    assert option.convert("64", None, None) == 64
+    for bad in ("0", "big", "1.5"):
+        with pytest.raises(click.BadParameter, match="positive integer or 'auto'"):
+            option.convert(bad, None, None)
