@@ -2,7 +2,8 @@
 
 Speed: Integrated Gradients (50 steps) and SmoothGrad (20 samples) on the bench CNN's 16
 images, the default against ``batch_size`` 32, 64, 128 and 256, interleaved rounds;
-the table gives each time / the default's (> 1: the default is faster).
+the table gives each median time / the default's (> 1: the default is faster), in wall
+time and in this process's CPU time (steadier on a loaded machine).
 
 Memory: a streamed run (``explain_batches``, vanilla gradients, inputs generated
 batch by batch, maps dropped) over ``--small`` and ``--large`` inputs, each in its own
@@ -67,14 +68,16 @@ def speed(repeats):
         for size in SIZES:
             fns[str(size)] = lambda name=name, options=options, size=size: kerascope.explain(
                 methods_lib.get(name, **options), model, x, targets, batch_size=size)
-        medians, _ = common.interleaved(fns, repeats=repeats)
-        best = min(SIZES, key=lambda s: medians[str(s)])
-        rows.append((label, memory.auto_rows(model), f"{medians['auto'] * 1e3:.0f}",
-                     *(f"{medians[str(s)] / medians['auto']:.3f}" for s in SIZES),
-                     f"{medians[str(best)] / medians['auto']:.3f} ({best})"))
+        walls, _ = common.interleaved(fns, repeats=repeats)
+        for clock, medians in (("wall", walls), ("cpu", common.interleaved.cpu)):
+            best = min(SIZES, key=lambda s: medians[str(s)])
+            rows.append((label, clock, memory.auto_rows(model),
+                         f"{medians['auto'] * 1e3:.0f}",
+                         *(f"{medians[str(s)] / medians['auto']:.3f}" for s in SIZES),
+                         f"{medians[str(best)] / medians['auto']:.3f} ({best})"))
         print(f"#   {label}: done", flush=True)
-    print(common.table(("method", "auto rows", "auto ms", *(f"{s} / auto" for s in SIZES),
-                        "best / auto"), rows))
+    print(common.table(("method", "clock", "auto rows", "auto ms",
+                        *(f"{s} / auto" for s in SIZES), "best / auto"), rows))
 
 
 def peak_memory(n):

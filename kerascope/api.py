@@ -1,9 +1,10 @@
 """The bulk API: explain many inputs at once and get raw float maps back.
 
-``outputs, maps = kerascope.explain(method, model, x, targets, batch_size=32)``
+``outputs, maps = kerascope.explain(method, model, x, targets)``
 (the shape of keras-explainable's API). ``x`` is an array, a backend tensor or an
 iterable of batches; ``targets`` as in ``kerascope.engine.targets``; ``batch_size`` bounds
-the rows sent to the device at once, noisy copies and path points included.
+the rows sent to the device at once, noisy copies and path points included (``"auto"``,
+the default: from a memory budget, ``kerascope.engine.memory``).
 
 Streaming, for more inputs than memory holds maps for:
 
@@ -33,7 +34,7 @@ from kerascope.inputs import arrays as data
 from kerascope.methods import driver, registry
 
 
-def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
+def explain(method, /, model, x, targets=None, batch_size="auto", postprocessing=None,
             output_index=0, use_logits=None, distribution=None, out=None, overwrite=False,
             verbose="auto", **method_options):
     """Explain ``model`` on ``x`` with ``method``; return ``(outputs, maps)``.
@@ -47,11 +48,12 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
             batches of those. Maps then come back in the same structure.
         targets: class index, per-sample indices ``(N,)`` or ``(N, K)``,
             ``"predicted"`` (default), ``kerascope.top_k(k)`` or a score callable.
-        batch_size: rows per device call (default 32); ``"auto"`` picks them from a
-            memory budget (``kerascope.engine.memory``: the model's activation size,
-            the device's free memory, at most 256 rows on a CPU, 512 on a GPU). Not
-            yet the default: on JAX each new number of rows per call is a new
-            compilation, and the auto sizes are not bucketed yet.
+        batch_size: rows per device call, noisy copies and path points included. ``"auto"``
+            (default) picks them from a memory budget (``kerascope.engine.memory``: 4 x
+            the model's activation bytes per row within half the accelerator's free
+            memory or a quarter of the host's available memory; at most 256 rows on a
+            CPU, 512 on a GPU); on JAX its short calls are padded to power-of-two sizes
+            (a few compilations for any number of inputs). An int is used as given.
         postprocessing: optional function applied to the maps (e.g.
             ``kerascope.filters.absolute_normalize``).
         output_index: which output of a multi-output model to explain.
@@ -100,7 +102,7 @@ def explain(method, /, model, x, targets=None, batch_size=32, postprocessing=Non
     return result
 
 
-def explain_batches(method, /, model, x, targets=None, batch_size=32, postprocessing=None,
+def explain_batches(method, /, model, x, targets=None, batch_size="auto", postprocessing=None,
                     output_index=0, use_logits=None, distribution=None, verbose="auto",
                     **method_options):
     """Explain ``model`` on ``x`` batch by batch: yield one ``Explanation``

@@ -16,7 +16,7 @@ class ActivationsVisualizationCallback(ExplanationCallback):
     tag = "Activations Visualization"
 
     def __init__(self, validation_data, layers_name, output_dir=None, *, every_n_epochs=1,
-                 max_images=None, strict=False, batch_size=32):
+                 max_images=None, strict=False, batch_size="auto"):
         super().__init__(validation_data, None, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         self.layers_name = layers_name

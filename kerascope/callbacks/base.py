@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from kerascope.compat.tf_explain.core.base import validation_images
+from kerascope.engine import memory
 from kerascope.engine.validation import check_positive_int
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S.%f"
@@ -151,7 +152,8 @@ class ExplanationCallback(WritingCallback):
         every_n_epochs: explain after epochs 0, n, 2n, ...
         max_images: explain at most the first ``max_images`` images (None: all).
         strict: raise an explanation failure instead of warning.
-        batch_size: rows per compiled pass of the explainer.
+        batch_size: rows per compiled pass of the explainer; ``"auto"`` (default): from
+            a memory budget (``kerascope.engine.memory``).
 
     Attributes:
         output_dir: the run folder (with the timestamp) holding the event file.
@@ -164,7 +166,7 @@ class ExplanationCallback(WritingCallback):
     tag = "Explanation"
 
     def __init__(self, validation_data, class_index=None, output_dir=None, every_n_epochs=1,
-                 max_images=None, strict=False, batch_size=32):
+                 max_images=None, strict=False, batch_size="auto"):
         images = validation_images(validation_data)
         if np.ndim(images) < 2 or len(images) == 0:
             raise ValueError(
@@ -173,7 +175,7 @@ class ExplanationCallback(WritingCallback):
             )
         self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
         self.max_images = check_positive_int(max_images, "max_images", allow_none=True)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = memory.check(batch_size)
         super().__init__(output_dir, self.method_dir, strict)
         self.validation_data = validation_data
         self.images = np.asarray(images)[: self.max_images]

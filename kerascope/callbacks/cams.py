@@ -19,7 +19,7 @@ class CAMCallback(ExplanationCallback):
 
     def __init__(self, validation_data, class_index, layer_name=None, output_dir=None, *,
                  colormap="viridis", image_weight=0.7, every_n_epochs=1, max_images=None,
-                 strict=False, batch_size=32, **method_options):
+                 strict=False, batch_size="auto", **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer

@@ -24,7 +24,7 @@ class GradCAMCallback(ExplanationCallback):
     def __init__(self, validation_data, class_index_or_layer=None, layer_name=None,
                  output_dir=None, use_guided_grads=True, *, class_index=None,
                  colormap="viridis", image_weight=0.7, every_n_epochs=1, max_images=None,
-                 strict=False, batch_size=32):
+                 strict=False, batch_size="auto"):
         if isinstance(class_index_or_layer, str):
             if layer_name is not None:
                 raise ValueError(

@@ -17,7 +17,7 @@ class GuidedBackpropCallback(ExplanationCallback):
     tag = "GuidedBackprop"
 
     def __init__(self, validation_data, class_index, output_dir=None, *, every_n_epochs=1,
-                 max_images=None, strict=False, batch_size=32, **method_options):
+                 max_images=None, strict=False, batch_size="auto", **method_options):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer

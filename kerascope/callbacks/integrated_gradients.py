@@ -13,7 +13,7 @@ class IntegratedGradientsCallback(ExplanationCallback):
     tag = "IntegratedGradients"
 
     def __init__(self, validation_data, class_index, n_steps=5, output_dir=None, *,
-                 every_n_epochs=1, max_images=None, strict=False, batch_size=32):
+                 every_n_epochs=1, max_images=None, strict=False, batch_size="auto"):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         self.n_steps = n_steps

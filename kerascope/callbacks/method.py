@@ -25,7 +25,7 @@ class MethodCallback(ExplanationCallback):
 
     def __init__(self, validation_data, method, class_index=None, output_dir=None, *,
                  colormap="viridis", image_weight=0.7, every_n_epochs=1, max_images=None,
-                 strict=False, batch_size=32, **method_options):
+                 strict=False, batch_size="auto", **method_options):
         from kerascope.compat.tf_explain.core.method_explainer import MethodExplainer
 
         self.explainer = MethodExplainer(method, **method_options)

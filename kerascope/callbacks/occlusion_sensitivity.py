@@ -16,7 +16,7 @@ class OcclusionSensitivityCallback(ExplanationCallback):
 
     def __init__(self, validation_data, class_index, patch_size, output_dir=None, *,
                  colormap="viridis", every_n_epochs=1, max_images=None, strict=False,
-                 batch_size=32):
+                 batch_size="auto"):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         self.patch_size = patch_size

@@ -15,7 +15,7 @@ class SmoothGradCallback(ExplanationCallback):
     tag = "SmoothGrad"
 
     def __init__(self, validation_data, class_index, num_samples=5, noise=1.0, output_dir=None,
-                 *, seed=0, every_n_epochs=1, max_images=None, strict=False, batch_size=32):
+                 *, seed=0, every_n_epochs=1, max_images=None, strict=False, batch_size="auto"):
         super().__init__(validation_data, class_index, output_dir, every_n_epochs=every_n_epochs,
                          max_images=max_images, strict=strict, batch_size=batch_size)
         self.num_samples = num_samples

@@ -69,10 +69,29 @@ def quiet_frameworks():
 
 
 # -- options ------------------------------------------------------------------------------
+class BatchSize(click.ParamType):
+    """``--batch-size``: a positive integer or ``auto``."""
+
+    name = "INTEGER|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or (isinstance(value, int) and value >= 1):
+            return value
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = 0
+        if number < 1:
+            self.fail(f"expected a positive integer or 'auto', got {value!r}.", param, ctx)
+        return number
+
+
 #: Options of every command that writes a folder.
 COMMON_OPTIONS = [
-    click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-                 help="Rows per device call (noisy copies, path points and patches included)."),
+    click.option("--batch-size", type=BatchSize(), default="auto", show_default=True,
+                 help="Rows per device call (noisy copies, path points and patches "
+                      "included); auto: from a memory budget (the model's activation "
+                      "size, at most 256 on a CPU, 512 on a GPU)."),
     click.option("--out", type=click.Path(file_okay=False, path_type=pathlib.Path),
                  default=None, help="Output folder."),
     click.option("--force", is_flag=True, help="Replace a non-empty output folder."),

@@ -16,7 +16,7 @@ from kerascope.cli.model_files import check_against_model
 
 
 def explain_run(model, inputs, method_names, *, target=("predicted", None), labels=None,
-                layer=None, user_options=None, batch_size=32, out, force=False, quiet=False,
+                layer=None, user_options=None, batch_size="auto", out, force=False, quiet=False,
                 console=None, err_console=None, replace_previous=False, model_name=None,
                 optional=(), stream_maps=None):
     """Run the methods on the inputs (``InputFiles``) and write the outputs to ``out``
@@ -33,6 +33,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
     import numpy as np
 
     from kerascope.api import explain
+    from kerascope.engine import memory
     from kerascope.inputs import files as kio
     from kerascope.report import MethodRun
 
@@ -43,6 +44,7 @@ def explain_run(model, inputs, method_names, *, target=("predicted", None), labe
     if inputs.spec is None:
         inputs.spec = kio.input_spec(model, argument="MODEL")
     check_against_model(model, target, labels, layer)
+    batch_size = memory.resolve(batch_size, model)
     groups = {}
     for i, x in enumerate(inputs.x):
         groups.setdefault(x.shape, []).append(i)

@@ -233,6 +233,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
     out = out or pathlib.Path("kerascope-evaluate")
     quiet_frameworks()
     from kerascope import metrics as km
+    from kerascope.engine import memory
 
     infos = []
     names = split_values(metrics_) or DEFAULT_METRICS
@@ -254,6 +255,7 @@ def evaluate(model, images, use_demo, num_images, target, layer, options, prepro
     (console, err, keras_model, inputs, class_names, title, is_demo, planned,
      targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
                          preprocess, unsafe, out, force, quiet, EVALUATE_FILES, DEFAULT_METHODS)
+    batch_size = memory.resolve(batch_size, keras_model)
     import numpy as np
 
     mask_array = read_masks(masks, inputs) if masks is not None else None
@@ -354,6 +356,7 @@ def sanity(model, images, use_demo, num_images, target, layer, options, preproce
                             f"{', '.join(CHECKS)}.")
     check_names = list(dict.fromkeys(check_names))
     quiet_frameworks()
+    from kerascope.engine import memory
     from kerascope.metrics import randomization as ks
 
     try:
@@ -365,6 +368,7 @@ def sanity(model, images, use_demo, num_images, target, layer, options, preproce
      targets) = _prepare(model, images, use_demo, num_images, methods_, options, target, layer,
                          preprocess, unsafe, out, force, quiet, SANITY_FILES,
                          ("vanilla_gradients",))
+    batch_size = memory.resolve(batch_size, keras_model)
     if layer_names:
         known = {lyr.name for lyr in ks.randomizable_layers(keras_model)}
         for name in layer_names:

@@ -11,11 +11,12 @@ import numpy as np
 
 import keras
 
+from kerascope.engine import memory
 from kerascope.inputs import arrays as data
 from kerascope.engine.runner import PassRunner
 from kerascope.engine.surgery import ModelView
 from kerascope.engine.targets import CallableScore
-from kerascope.engine.validation import check_inputs, check_positive_int
+from kerascope.engine.validation import check_inputs
 
 
 def _no_score(outputs):
@@ -28,7 +29,7 @@ def _no_score(outputs):
 _NO_SCORE = CallableScore(_no_score)
 
 
-def activations(model, x, layer_names, batch_size=32, as_dict=False):
+def activations(model, x, layer_names, batch_size="auto", as_dict=False):
     """Outputs of the layers ``layer_names`` of ``model`` for inputs ``x``.
 
     Args:
@@ -36,14 +37,15 @@ def activations(model, x, layer_names, batch_size=32, as_dict=False):
         x: inputs: array, backend tensor or iterable of batches.
         layer_names: a layer name (or ``Layer``), or a list of them; layers of
             nested models are found by name too.
-        batch_size: samples per forward pass.
+        batch_size: samples per forward pass; ``"auto"`` (default): from a memory
+            budget (``kerascope.engine.memory``).
         as_dict: return ``{name: array}`` instead of a list.
 
     Returns:
         For a single name, one float numpy array ``(N, ...)``; for a list, a list
         of arrays in the order given (or a dict with ``as_dict=True``).
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = memory.resolve(batch_size, model)
     single = isinstance(layer_names, (str, keras.layers.Layer))
     names = [layer_names] if single else list(layer_names)
     if not names:

@@ -9,8 +9,14 @@ the model's parameters; the rows are capped at ``MAX_ROWS`` (``MAX_CPU_ROWS`` on
 CPU, where larger calls only add page faults). A model whose
 activation size cannot be read (a subclassed model never called symbolically)
 gets ``FALLBACK_ROWS``.
+
+The chosen rows come back as ``Rows``, an ``int`` that tells runners the size was
+automatic: on JAX (every new number of rows per call is a new XLA compilation) they pad
+short calls, and short groups of inputs, to power-of-two ``bucket`` sizes, so that any
+number of inputs compiles at most ``log2(rows) + 1`` shapes per program.
 """
 
+import ctypes
 import os
 import weakref
 
@@ -27,11 +33,41 @@ MAX_CPU_ROWS = 256  # larger calls were slower on CPU (bench_auto.py: 512 rows 1
 FALLBACK_ROWS = 64
 
 _SIZES = weakref.WeakKeyDictionary()
+_TRIM = []  # glibc's malloc_trim, or None, once looked up
+
+
+class Rows(int):
+    """Rows per call chosen by ``auto_rows``: an ``int`` marked as automatic."""
 
 
 def is_auto(batch_size):
     """Whether ``batch_size`` asks for automatic sizing."""
     return isinstance(batch_size, str) and batch_size == AUTO
+
+
+def check(batch_size):
+    """``batch_size`` validated: ``"auto"``, or a positive int (a ``Rows`` kept as it
+    is); ValueError naming ``batch_size`` for anything else."""
+    if is_auto(batch_size) or isinstance(batch_size, Rows):
+        return batch_size
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(
+            f"batch_size: expected a positive integer or 'auto', got {batch_size!r}.")
+    return int(batch_size)
+
+
+def resolve(batch_size, model):
+    """Rows per device call for ``batch_size`` (``check``ed): ``auto_rows(model)`` for
+    ``"auto"``, an int as given."""
+    batch_size = check(batch_size)
+    return auto_rows(model) if is_auto(batch_size) else batch_size
+
+
+def bucket(rows, cap):
+    """The padded size of a call of ``rows`` rows under an automatic size: the power of
+    two at or above ``rows``, at most ``cap``."""
+    return min(1 << (int(rows) - 1).bit_length(), int(cap))
 
 
 def model_bytes(model):
@@ -109,8 +145,22 @@ def auto_rows(model, input_bytes=0):
     activations)."""
     params, acts = model_bytes(model)
     if acts is None:
-        return FALLBACK_ROWS
+        return Rows(FALLBACK_ROWS)
     total, most = budget()
     room = max(total - params, total // 4)
     per_row = ROW_FACTOR * (acts + input_bytes)
-    return int(max(1, min(most, room // max(per_row, 1))))
+    return Rows(max(1, min(most, room // max(per_row, 1))))
+
+
+def release():
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``;
+    nothing where there is none): called between streamed batches, so that a long
+    stream keeps less resident between calls (its peak's drift is glibc's growing
+    mmap threshold: ``bench/README.md``, "Memory-budgeted batch size")."""
+    if not _TRIM:
+        try:
+            _TRIM.append(ctypes.CDLL(None).malloc_trim)
+        except (OSError, AttributeError, TypeError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)

@@ -4,8 +4,10 @@ Methods expand their inputs into rows (noisy copies, path points, masked images)
 and hand them to a ``PassRunner``; it feeds them to the backend in batches of at
 most ``batch_size`` rows and returns numpy arrays. On JAX, where every new shape is a
 new XLA compilation, a short batch is padded (its last row repeated) to the
-smallest size already compiled that fits; TensorFlow relaxes its traced shapes
-itself and PyTorch never compiles.
+smallest size already compiled that fits, or under ``batch_size="auto"`` to its
+power-of-two bucket (``memory.bucket``), and a short group of inputs of an expansion
+to its bucket too (padded inputs repeat the last one; their results are dropped);
+TensorFlow relaxes its traced shapes itself and PyTorch never compiles.
 
 Rows are one array or, for a model with several inputs, ``kerascope.inputs.arrays.Inputs``
 (one array per input, fed to the model in the structure the user gave). Integer
@@ -43,7 +45,7 @@ from kerascope import backend
 
 from kerascope.inputs import arrays as data
 
-from kerascope.engine import expansion as expansions
+from kerascope.engine import expansion as expansions, memory
 from kerascope.backend.common import Passes
 from kerascope.engine.surgery import ModelView
 
@@ -113,6 +115,7 @@ class PassRunner:
         view: the ``ModelView`` (which output, logits, captured layers).
         score: a ``Score`` from ``kerascope.engine.targets``.
         batch_size: rows per compiled call (over all devices); bounds device memory.
+            ``"auto"`` (default): ``memory.auto_rows`` of the view's model.
         dtype: input dtype fed to the model.
         distribution: a ``keras.distribution`` distribution (JAX) or ``tf.distribute``
             strategy (TensorFlow) to split every call's rows over several devices;
@@ -122,10 +125,11 @@ class PassRunner:
     Attributes ``calls``, ``bytes_in``, ``bytes_out``: this runner's traffic so far.
     """
 
-    def __init__(self, view, score, batch_size=32, dtype="float32", distribution=None):
+    def __init__(self, view, score, batch_size="auto", dtype="float32", distribution=None):
         self.view = view
         self.score = score
-        self.batch_size = int(batch_size)
+        self.batch_size = memory.resolve(batch_size, view.model)
+        self.buckets = isinstance(self.batch_size, memory.Rows)
         self.dtype = dtype
         self.placement = backend.placement(distribution, view.model)
         self.replicas = 1 if self.placement is None else self.placement.replicas
@@ -134,7 +138,7 @@ class PassRunner:
         self._constants = {}
 
     @classmethod
-    def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
+    def for_model(cls, model, score, batch_size="auto", output_index=0, use_logits=True,
                   layers=(), rules=(), distribution=None):
         view = ModelView(model, output_index=output_index, use_logits=use_logits,
                          layers=layers, rules=rules)
@@ -172,9 +176,10 @@ class PassRunner:
         ``row_score`` (``fuses`` must hold). ``samples``: each input's index in the
         whole call (keys random draws); ``inputs``: per-input arrays sent along;
         ``constants``: arrays shared by every call (sent once per runner). Inputs are
-        grouped so that a group's rows fit in ``batch_size``; an input with more rows
-        than that has them made in equal chunks whose partial sums are merged on the
-        device. Returns ``(maps, Passes(outputs, scores, units))`` as numpy."""
+        grouped so that a group's rows fit in ``batch_size`` (on JAX a short last group
+        is padded to its ``memory.bucket``); an input with more rows than that has them
+        made in equal chunks whose partial sums are merged on the device. Returns
+        ``(maps, Passes(outputs, scores, units))`` as numpy."""
         fn = backend.fused(self.view, self.score, row_score, expansion)
         return self._expand(expansion, x, targets, samples, inputs, constants, fn)
 
@@ -196,14 +201,17 @@ class PassRunner:
                    for c in range(chunks)]
         targets = np.asarray(targets, dtype=np.int32)
         samples = np.asarray(samples, dtype=np.int32)
+        pad = backend.pads_batches()
         maps, firsts = [], []
         for start in range(0, len(x), group):
             stop = min(start + group, len(x))
             real = stop - start
-            parts = [self._rows(x[start:stop]), targets[start:stop], samples[start:stop],
-                     *(np.asarray(a[start:stop], dtype=np.float32) for a in inputs)]
+            size = memory.bucket(real, group) if pad else real
+            parts = [_repeat_last(p, size) for p in (
+                self._rows(x[start:stop]), targets[start:stop], samples[start:stop],
+                *(np.asarray(a[start:stop], dtype=np.float32) for a in inputs))]
             if fused:  # each group's arrays go to the device once, for all its chunks
-                self._count(real * (m * chunks + 1), sum(p.nbytes for p in parts), 0)
+                self._count(size * (m * chunks + 1), sum(p.nbytes for p in parts), 0)
             xb, tb, sb, *ib = (to(p) for p in parts) if fused else parts
             chunk = expansions.Chunk(to(xb), to(sb), None, tuple(map(to, ib)), constants,
                                      rows=k)
@@ -215,7 +223,7 @@ class PassRunner:
                     if first is None:
                         first, tb = resolved, resolved[2]
                     self.calls += 1
-                    record_traffic(0, 0, 0, {backend.device_name(part[0]): real * m})
+                    record_traffic(0, 0, 0, {backend.device_name(part[0]): size * m})
                 else:
                     part = self._unfused(expansion, chunk, tb)
                 sums = part if sums is None else expansion.combine(sums, part)
@@ -325,13 +333,23 @@ class PassRunner:
 
     def _padded_rows(self, rows):
         """Rows a chunk of ``rows`` is padded to on JAX (each size is one compilation):
-        the smallest size already compiled that fits, else ``rows`` itself (a new
-        compilation). A short first call never caps later, larger ones, and a method
-        that always hands the same number of rows is never padded."""
+        under an automatic size its ``memory.bucket``; else the smallest size already
+        compiled that fits, else ``rows`` itself (a new compilation). A short first call
+        never caps later, larger ones, and a method that always hands the same number
+        of rows is never padded."""
+        if self.buckets:
+            return memory.bucket(rows, self.batch_size)
         fitting = [size for size in self._compiled_sizes if size >= rows]
         size = min(fitting) if fitting else rows
         self._compiled_sizes.add(size)
         return size
+
+
+def _repeat_last(rows, size):
+    """``rows`` with its last row repeated up to ``size`` rows."""
+    if size <= len(rows):
+        return rows
+    return data.concat_rows([rows, data.repeat_rows(rows[-1:], size - len(rows))])
 
 
 def _check_values(values, count, rows):

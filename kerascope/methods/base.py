@@ -162,7 +162,7 @@ class Method:
         except (KeyError, ValueError, TypeError):
             return []
 
-    def explain(self, model, x, targets=None, batch_size=32, output_index=0, use_logits=None):
+    def explain(self, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None):
         """Run this method through the driver; see ``kerascope.explain``."""
         return driver.run(self, model, x, targets, batch_size=batch_size,
                    output_index=output_index, use_logits=use_logits)

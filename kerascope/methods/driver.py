@@ -1,8 +1,9 @@
 """The one driver every method runs through.
 
-``run(method, model, x, targets, batch_size, ...)`` validates ``batch_size`` and the
-targets once, walks arrays or streams of batches so that the rows a method expands
-into (noisy copies, path points, masked images) fit in ``batch_size``, builds the
+``run(method, model, x, targets, batch_size, ...)`` validates ``batch_size`` (default
+``"auto"``: ``memory.auto_rows``) and the targets once, walks arrays or streams of
+batches so that the rows a method expands into (noisy copies, path points, masked
+images) fit in ``batch_size``, builds the
 per-call ``Context``, calls ``method.attribute`` and returns an ``Explanation``:
 ``(outputs, maps)`` plus the call's ``extras``. Models with several inputs get
 their rows as ``kerascope.inputs.arrays.Inputs`` and their maps in the structure ``x`` came
@@ -22,7 +23,6 @@ from kerascope.engine.validation import (
     ModelInputs,
     check_inputs,
     check_model,
-    check_positive_int,
     integer_inputs,
 )
 
@@ -61,7 +61,7 @@ def known_units(model, output_index):
     return int(units) if units is not None else None
 
 
-def run(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def run(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
         distribution=None):
     """Explain ``model`` on ``x`` with ``method`` (anything ``registry.get`` takes).
 
@@ -91,7 +91,7 @@ def join(parts):
     return Explanation(np.concatenate(outputs), maps, extras)
 
 
-def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def batches(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
             distribution=None):
     """The ``Explanation`` of each batch of ``x``, in input order: what :func:`run`
     returns, a batch at a time (maps in the structure ``x`` came in). Arguments are
@@ -105,7 +105,7 @@ def batches(method, model, x, targets=None, batch_size=32, output_index=0, use_l
             for part in parts)
 
 
-def start(method, model, x, targets=None, batch_size=32, output_index=0, use_logits=None,
+def start(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
           distribution=None):
     """Check the arguments, read the first batch and return a generator of one
     ``Explanation`` per batch of at most ``batch_size`` inputs (a whole number of
@@ -115,11 +115,7 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
     if not registry.is_method(method):
         method = registry.get(method)
     model = check_model(model)
-    if memory.is_auto(batch_size):
-        batch_size = memory.auto_rows(model)
-    elif isinstance(batch_size, str):
-        raise ValueError(f"batch_size: expected a positive int or 'auto', got {batch_size!r}.")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = memory.resolve(batch_size, model)
     if use_logits is None:
         use_logits = method.default_use_logits
     model_inputs = ModelInputs(model)
@@ -206,6 +202,7 @@ def start(method, model, x, targets=None, batch_size=32, output_index=0, use_log
                           for key, value in extras.items()}
             outputs = np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
             yield Explanation(outputs.astype(np.float32, copy=False), maps, extras)
+            memory.release()
 
     return explain_groups()
 

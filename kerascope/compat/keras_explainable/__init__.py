@@ -4,7 +4,7 @@ keras-explainable (lucasdavid/keras-explainable, 2022) imports Keras 2 internals
 cannot run on Keras 3. This face keeps its functions, arguments and shapes, on
 kerascope's batched passes, on TensorFlow, JAX and PyTorch::
 
-    logits, maps = ke.gradients(model, x, y, batch_size=32)        # maps (N, H, W, K)
+    logits, maps = ke.gradients(model, x, y, batch_size="auto")        # maps (N, H, W, K)
     logits, maps = ke.explain(ke.methods.gradient.gradients, model, x, y,
                               postprocessing=ke.filters.absolute_normalize)
     ke.utils.visualize([*images, *maps])

@@ -51,8 +51,6 @@ def _spatial_size(inputs, spatial_axis):
 def explain_step(model, method, inputs, indices, spatial_axis=SPATIAL_AXIS, postprocessing=None,
                  resizing=True, **params):
     """One batch: the method, then ``postprocessing`` and resizing of its maps."""
-    if getattr(method, "kerascope_method", None) is not None and "batch_size" not in params:
-        params["batch_size"] = max(32, len(inputs))
     logits, maps = method(model=model, inputs=inputs, indices=indices,
                           spatial_axis=spatial_axis, **params)
     maps = np.asarray(as_numpy(maps), dtype=np.float32)

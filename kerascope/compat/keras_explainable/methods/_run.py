@@ -59,7 +59,7 @@ def unit_targets(model, x, indices, indices_axis=KERNEL_AXIS, indices_batch_dims
 
 
 def run(method, model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-        batch_size=32):
+        batch_size="auto"):
     """``(logits, maps)`` of the kerascope ``method``, keras-explainable's shapes."""
     check_not_traced(inputs)
     x = as_numpy(inputs)

@@ -44,7 +44,7 @@ def _build_scorecam(model, inputs, spatial_axis=SPATIAL_AXIS):
 
 @kerascope_method(_build_cam)
 def cam(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-        spatial_axis=SPATIAL_AXIS, logits_layer=None, batch_size=32):
+        spatial_axis=SPATIAL_AXIS, logits_layer=None, batch_size="auto"):
     """CAM maps ``(N, h, w, K)`` and logits ``(N, K)``; ``logits_layer``: the dense layer
     (name or layer) after the pooling (default: found after it)."""
     method = _build_cam(model, inputs, spatial_axis, logits_layer)
@@ -53,7 +53,7 @@ def cam(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dim
 
 @kerascope_method(_build_gradcam)
 def gradcam(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-            spatial_axis=SPATIAL_AXIS, batch_size=32):
+            spatial_axis=SPATIAL_AXIS, batch_size="auto"):
     """Grad-CAM maps ``(N, h, w, K)`` and logits ``(N, K)``."""
     method = _build_gradcam(model, inputs, spatial_axis)
     return run(method, model, inputs, indices, indices_axis, indices_batch_dims, batch_size)
@@ -61,7 +61,7 @@ def gradcam(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch
 
 @kerascope_method(_build_gradcampp)
 def gradcampp(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-              spatial_axis=SPATIAL_AXIS, batch_size=32):
+              spatial_axis=SPATIAL_AXIS, batch_size="auto"):
     """Grad-CAM++ maps ``(N, h, w, K)`` and logits ``(N, K)``."""
     method = _build_gradcampp(model, inputs, spatial_axis)
     return run(method, model, inputs, indices, indices_axis, indices_batch_dims, batch_size)
@@ -69,7 +69,7 @@ def gradcampp(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_bat
 
 @kerascope_method(_build_scorecam)
 def scorecam(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-             spatial_axis=SPATIAL_AXIS, batch_size=32):
+             spatial_axis=SPATIAL_AXIS, batch_size="auto"):
     """Score-CAM maps ``(N, H, W, K)`` (input resolution) and logits ``(N, K)``."""
     method = _build_scorecam(model, inputs, spatial_axis)
     return run(method, model, inputs, indices, indices_axis, indices_batch_dims, batch_size)

@@ -51,11 +51,11 @@ def _build_full_gradients(model, inputs, spatial_axis=SPATIAL_AXIS,
 
 @kerascope_method(_build_gradients)
 def gradients(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
-              spatial_axis=SPATIAL_AXIS, gradient_filter=np.abs, batch_size=32):
+              spatial_axis=SPATIAL_AXIS, gradient_filter=np.abs, batch_size="auto"):
     """Gradient back-propagation maps ``(N, H, W, K)`` and the logits ``(N, K)``.
 
     ``gradient_filter`` is applied element-wise before the mean over channels (default
-    ``np.abs``; any function of an array). ``batch_size``: rows per device call.
+    ``np.abs``; any function of an array). ``batch_size``: rows per device call (``"auto"``: from a memory budget).
     Traced by ``tf.function`` (symbolic inputs), the maps are built from traceable ops
     (the filter then gets a tensor).
     """
@@ -68,7 +68,7 @@ def gradients(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_bat
 @kerascope_method(_build_full_gradients)
 def full_gradients(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_batch_dims=-1,
                    spatial_axis=SPATIAL_AXIS, psi=filters.absolute_normalize, biases=None,
-                   batch_size=32):
+                   batch_size="auto"):
     """FullGrad maps ``(N, H, W, K)`` and the logits ``(N, K)`` (see the module docstring)."""
     method = _build_full_gradients(model, inputs, spatial_axis, psi, biases)
     return run(method, model, inputs, indices, indices_axis, indices_batch_dims, batch_size)

@@ -17,7 +17,7 @@ def validation_images(validation_data):
     return as_numpy(validation_data[0])
 
 
-def class_scores(model, images, class_index, use_logits, batch_size=32):
+def class_scores(model, images, class_index, use_logits, batch_size="auto"):
     """Batched ``dS/dx`` (raw, channels kept) of ``model``'s class ``class_index`` on
     ``images``, through kerascope's backend-agnostic passes."""
     from kerascope.methods.gradients import VanillaGradients
@@ -52,7 +52,7 @@ class GrayscaleGradientExplainer(Explainer):
     def method(self, **options):
         raise NotImplementedError
 
-    def explain_maps(self, validation_data, model, class_index, batch_size=32, **options):
+    def explain_maps(self, validation_data, model, class_index, batch_size="auto", **options):
         images = validation_images(validation_data)
         method = self.method(**options)
         _, maps = method.explain(model, images, class_index, batch_size=batch_size)

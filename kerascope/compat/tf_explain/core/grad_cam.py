@@ -51,7 +51,7 @@ class GradCAM(Explainer):
 
     def explain(self, validation_data, model, class_index, layer_name=None,
                 use_guided_grads=True, colormap=COLORMAP_VIRIDIS, image_weight=0.7,
-                batch_size=32):
+                batch_size="auto"):
         """uint8 RGB grid of the Grad-CAM of ``class_index`` over each image.
 
         ``layer_name``: the layer to explain (nested models too); None: tf-explain's
@@ -99,7 +99,7 @@ class GradCAM(Explainer):
 
     @staticmethod
     def get_gradients_and_filters(model, images, layer_name, class_index, use_guided_grads,
-                                  batch_size=32):
+                                  batch_size="auto"):
         """``(A, g)``: the outputs ``A`` of ``layer_name`` for ``images`` and the gradients
         ``g = dp_c/dA`` of the model output (probability) of ``class_index``, guided
         (``g * (A > 0) * (g > 0)``) when ``use_guided_grads``.

@@ -25,7 +25,7 @@ class IntegratedGradients(GrayscaleGradientExplainer):
         return methods.IntegratedGradients(n_steps=n_steps, method=method,
                                            channel_reduction="abs_sum")
 
-    def explain(self, validation_data, model, class_index, n_steps=10, batch_size=32):
+    def explain(self, validation_data, model, class_index, n_steps=10, batch_size="auto"):
         """uint8 grayscale grid of Integrated Gradients of ``class_index``."""
         maps = self.explain_maps(validation_data, model, class_index, batch_size,
                                  n_steps=n_steps)

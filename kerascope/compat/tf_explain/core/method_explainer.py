@@ -23,13 +23,13 @@ class MethodExplainer(Explainer):
     def __init__(self, method, **options):
         self.method = methods.get(method, **options)
 
-    def explain_maps(self, validation_data, model, class_index=None, batch_size=32):
+    def explain_maps(self, validation_data, model, class_index=None, batch_size="auto"):
         """The method's float maps ``(N, H, W)`` for ``validation_data``'s images."""
         images = validation_images(validation_data)
         return self.method.explain(model, images, class_index, batch_size=batch_size)[1]
 
     def explain(self, validation_data, model, class_index=None, colormap="viridis",
-                image_weight=0.7, batch_size=32):
+                image_weight=0.7, batch_size="auto"):
         """uint8 grid: overlays (CAM and perturbation families) or grayscale maps."""
         images = np.asarray(validation_images(validation_data))
         maps = self.explain_maps((images, None), model, class_index, batch_size)

@@ -24,7 +24,7 @@ class SmoothGrad(GrayscaleGradientExplainer):
                                   channel_reduction="abs_sum")
 
     def explain(self, validation_data, model, class_index, num_samples=5, noise=1.0,
-                batch_size=32, seed=None):
+                batch_size="auto", seed=None):
         """uint8 grayscale grid of SmoothGrad of ``class_index``."""
         maps = self.explain_maps(validation_data, model, class_index, batch_size,
                                  num_samples=num_samples, noise=noise, seed=seed)

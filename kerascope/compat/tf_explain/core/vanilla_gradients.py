@@ -38,7 +38,7 @@ class VanillaGradients(GrayscaleGradientExplainer):
     def method(self):
         return methods.VanillaGradients(channel_reduction="abs_sum")
 
-    def explain(self, validation_data, model, class_index, batch_size=32):
+    def explain(self, validation_data, model, class_index, batch_size="auto"):
         """uint8 grayscale grid of the saliency of ``class_index`` for each image.
 
         The same as ``explain_score_model(validation_data, get_score_model(model),
@@ -67,7 +67,7 @@ class VanillaGradients(GrayscaleGradientExplainer):
             warn(UNSUPPORTED_ARCHITECTURE_WARNING, stacklevel=3)
         return model
 
-    def explain_score_model(self, validation_data, score_model, class_index, batch_size=32):
+    def explain_score_model(self, validation_data, score_model, class_index, batch_size="auto"):
         """uint8 grayscale grid of the gradients of ``score_model``'s ``class_index``."""
         images = validation_images(validation_data)
         _, maps = self.method().explain(score_model, images, class_index, batch_size=batch_size)
