@@ -132,6 +132,7 @@ class PassRunner:
         self.calls = self.bytes_in = self.bytes_out = 0
         self._compiled_sizes = set()
         self._constants = {}
+        self._to_device, self._to_host = backend.host_transfers()
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
@@ -269,10 +270,9 @@ class PassRunner:
         return array.astype(np.int32 if np.issubdtype(array.dtype, np.integer) else self.dtype,
                             copy=False)
 
-    def _feed(self, xb, convert):
-        """Rows as the model takes them: one array, or the user's structure of them
-        (backend tensors with ``convert``)."""
-        to = keras.ops.convert_to_tensor if convert else (lambda a: a)
+    def _feed(self, xb, to):
+        """Rows as the model takes them (``to`` each array): one array, or the user's
+        structure of them."""
         if isinstance(xb, data.Inputs):
             arrays = [to(a) for a in xb.arrays]
             return arrays[0] if len(arrays) == 1 else xb.pack(arrays)
@@ -283,6 +283,8 @@ class PassRunner:
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
         pad = backend.pads_batches()
+        convert = self.placement is None  # else the placement takes numpy rows
+        to = self._to_device if convert else (lambda a: a)
         pieces = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
@@ -300,19 +302,14 @@ class PassRunner:
                 if vb is not None:
                     vb = [None if v is None else np.concatenate(
                         [v, np.repeat(v[-1:], extra, axis=0)]) for v in vb]
-            convert = self.placement is None
-            values = None if vb is None else [
-                None if v is None else (keras.ops.convert_to_tensor(v) if convert else v)
-                for v in vb
-            ]
-            args = (self._feed(xb, convert),
-                    keras.ops.convert_to_tensor(tb) if convert else tb)
+            values = None if vb is None else [None if v is None else to(v) for v in vb]
+            args = (self._feed(xb, to), to(tb))
             result = fn(*args) if values is None else fn(*args, values)
-            if self.placement is None:
+            if convert:
                 spread = {backend.device_name(_first(result)): rows}
             else:
                 spread = self.placement.last_rows_per_device
-            result = _to_numpy(result, x)
+            result = _to_numpy(result, x, self._to_host)
             sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
                 v.nbytes for v in (vb or ()) if v is not None)
             received = _nbytes(result)
@@ -350,7 +347,7 @@ def _check_values(values, count, rows):
     return values
 
 
-def _input_grads(grads, x):
+def _input_grads(grads, x, to_host):
     """Input gradients in the form of the rows ``x``: one array or ``Inputs``."""
     if grads is None:
         return None
@@ -361,8 +358,8 @@ def _input_grads(grads, x):
             values = [grads[name] for name in x.names]
         else:
             values = list(grads)
-        return x.with_arrays(keras.ops.convert_to_numpy(g) for g in values)
-    return keras.ops.convert_to_numpy(grads)
+        return x.with_arrays(to_host(g) for g in values)
+    return to_host(grads)
 
 
 def _first(result):
@@ -380,13 +377,13 @@ def _nbytes(passes):
     return sum(a.nbytes for a in arrays if a is not None)
 
 
-def _to_numpy(result, x):
-    convert = lambda t: None if t is None else keras.ops.convert_to_numpy(t)  # noqa: E731
+def _to_numpy(result, x, to_host):
+    convert = lambda t: None if t is None else to_host(t)  # noqa: E731
     return Passes(
         outputs=convert(result.outputs),
         scores=convert(result.scores),
         units=convert(result.units),
-        input_grads=_input_grads(result.input_grads, x),
+        input_grads=_input_grads(result.input_grads, x, to_host),
         layer_outputs=tuple(map(convert, result.layer_outputs)),
         layer_grads=tuple(map(convert, result.layer_grads)),
     )
