@@ -133,6 +133,7 @@ class PassRunner:
         self._compiled_sizes = set()
         self._constants = {}
         self._to_device, self._to_host = backend.host_transfers()
+        self._device = None  # the name of the one device the passes run on, once known
 
     @classmethod
     def for_model(cls, model, score, batch_size=32, output_index=0, use_logits=True,
@@ -267,8 +268,7 @@ class PassRunner:
     def _rows(self, array):
         """One input's rows as numpy: int32 for integer ids, ``dtype`` otherwise."""
         array = np.asarray(array)
-        return array.astype(np.int32 if np.issubdtype(array.dtype, np.integer) else self.dtype,
-                            copy=False)
+        return array.astype(np.int32 if array.dtype.kind in "iu" else self.dtype, copy=False)
 
     def _feed(self, xb, to):
         """Rows as the model takes them (``to`` each array): one array, or the user's
@@ -306,13 +306,14 @@ class PassRunner:
             args = (self._feed(xb, to), to(tb))
             result = fn(*args) if values is None else fn(*args, values)
             if convert:
-                spread = {backend.device_name(_first(result)): rows}
+                if self._device is None:
+                    self._device = backend.device_name(_first(result))
+                spread = {self._device: rows}
             else:
                 spread = self.placement.last_rows_per_device
-            result = _to_numpy(result, x, self._to_host)
+            result, received = _to_numpy(result, x, self._to_host)
             sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
                 v.nbytes for v in (vb or ()) if v is not None)
-            received = _nbytes(result)
             self.calls += 1
             self.bytes_in += sent
             self.bytes_out += received
@@ -369,17 +370,10 @@ def _first(result):
     return None
 
 
-def _nbytes(passes):
-    grads = passes.input_grads
-    arrays = [passes.outputs, passes.scores, passes.units,
-              *(data.arrays(grads) if grads is not None else ()),
-              *passes.layer_outputs, *passes.layer_grads]
-    return sum(a.nbytes for a in arrays if a is not None)
-
-
 def _to_numpy(result, x, to_host):
+    """``(passes as numpy, their bytes)``."""
     convert = lambda t: None if t is None else to_host(t)  # noqa: E731
-    return Passes(
+    passes = Passes(
         outputs=convert(result.outputs),
         scores=convert(result.scores),
         units=convert(result.units),
@@ -387,6 +381,11 @@ def _to_numpy(result, x, to_host):
         layer_outputs=tuple(map(convert, result.layer_outputs)),
         layer_grads=tuple(map(convert, result.layer_grads)),
     )
+    grads = passes.input_grads
+    arrays = [passes.outputs, passes.scores, passes.units,
+              *(data.arrays(grads) if grads is not None else ()),
+              *passes.layer_outputs, *passes.layer_grads]
+    return passes, sum(a.nbytes for a in arrays if a is not None)
 
 
 def _concat(pieces):

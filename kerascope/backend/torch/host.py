@@ -14,25 +14,24 @@ _FAST = (np.dtype(np.float32), np.dtype(np.int32))
 def transfers():
     """``(to_device, to_host)`` on the device Keras puts new tensors on now."""
     device = keras.ops.zeros(()).device
+    move = device.type != "cpu"
 
     def to_device(array):
         if array.dtype not in _FAST:
             return keras.ops.convert_to_tensor(array)
         if not (array.flags.c_contiguous and array.flags.writeable):
             array = np.array(array)
-        return torch.from_numpy(array).to(device)
+        tensor = torch.from_numpy(array)
+        return tensor.to(device) if move else tensor
 
     return to_device, to_host
 
 
 def to_host(tensor):
     """A numpy copy of ``tensor`` (``keras.ops.convert_to_numpy``'s result)."""
-    if tensor.dtype is torch.bfloat16:
+    if tensor.requires_grad or tensor.dtype is torch.bfloat16:
         return keras.ops.convert_to_numpy(tensor)
-    tensor = tensor.detach()
-    if tensor.device.type != "cpu":
-        return tensor.cpu().numpy()
-    return tensor.numpy().copy()
+    return tensor.numpy().copy() if tensor.is_cpu else tensor.cpu().numpy()
 
 
 def take_rows(values, index):
