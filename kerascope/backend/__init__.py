@@ -214,6 +214,7 @@ def as_int32(tensor):
     return _torch_host().as_int32(tensor)
 
 
+@functools.cache
 def _torch_host():
     return importlib.import_module("kerascope.backend.torch.host")
 

@@ -381,14 +381,24 @@ def _to_numpy(result, x, to_host):
         layer_outputs=tuple(map(convert, result.layer_outputs)),
         layer_grads=tuple(map(convert, result.layer_grads)),
     )
+    return passes, sum(a.nbytes for a in _arrays(passes))
+
+
+def _arrays(passes):
+    """Every array of ``passes`` (row-aligned)."""
     grads = passes.input_grads
     arrays = [passes.outputs, passes.scores, passes.units,
               *(data.arrays(grads) if grads is not None else ()),
               *passes.layer_outputs, *passes.layer_grads]
-    return passes, sum(a.nbytes for a in arrays if a is not None)
+    return [a for a in arrays if a is not None]
 
 
 def _concat(pieces):
+    if len(pieces) == 1:
+        n, passes = pieces[0]
+        if all(a.flags.writeable and len(a) == n for a in _arrays(passes)):
+            return passes  # one call, no padding: no copy
+
     def join(arrays):
         if arrays[0][1] is None:
             return None

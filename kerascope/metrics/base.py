@@ -119,15 +119,15 @@ class Layout:
     def to_fc(self, x):
         """``(N, *input_shape)`` -> ``(N, F, C)`` (features, channels)."""
         x = np.asarray(x)
-        if self.channel_axis is None:
-            return x.reshape(len(x), -1, 1)
+        if self.channels == 1:  # no channel axis, or one of size 1: a reshape
+            return x.reshape(len(x), self.num_features, 1)
         x = np.moveaxis(x, self.channel_axis + 1, -1)
         return x.reshape(len(x), self.num_features, self.channels)
 
     def from_fc(self, x):
         """``(N, F, C)`` -> ``(N, *input_shape)``."""
         x = np.asarray(x)
-        if self.channel_axis is None:
+        if self.channels == 1:
             return x.reshape((len(x),) + self.input_shape)
         x = x.reshape((len(x),) + self.feature_shape + (self.channels,))
         return np.moveaxis(x, -1, self.channel_axis + 1)

@@ -40,4 +40,4 @@ def take_rows(values, index):
 
 
 def as_int32(tensor):
-    return tensor.to(torch.int32)
+    return tensor if tensor.dtype is torch.int32 else tensor.to(torch.int32)
