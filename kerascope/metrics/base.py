@@ -458,7 +458,8 @@ def maps_problem(model, x, targets, maps, method, batch_size=32, output_index=0,
         values = np.asarray(to_numpy(targets))
         if values.ndim == 2:
             values = values.argmax(axis=1)
-        units = np.broadcast_to(values.astype(np.int32), (len(x),)).copy()
+        units = np.empty(len(x), dtype=np.int32)
+        units[:] = values
     problem = Problem(model, x.astype(np.float32, copy=False), units, None, None, None,
                       batch_size, output_index, use_logits)
     return problem, problem.feature_maps(maps)

@@ -61,14 +61,16 @@ def _top_inside(fmaps, truth, k):
     the same ``k``), the features above it, then the first tied ones in order."""
     n, f = fmaps.shape
     k = np.asarray(k, dtype=np.int64)
-    if np.all(k == k[0]):
+    if (k == k[0]).all():
         kth = np.partition(fmaps, f - k[0], axis=1)[:, f - k[0]]
     else:
         kth = np.take_along_axis(np.sort(fmaps, axis=1), (f - k)[:, None], axis=1)[:, 0]
-    above = fmaps > kth[:, None]
-    tied = fmaps == kth[:, None]
-    room = k - above.sum(axis=1)  # tied features that still fit, in feature order
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
+    chosen = fmaps >= kth[:, None]
+    if (np.count_nonzero(chosen, axis=1) > k).any():  # ties at the k-th value
+        tied = fmaps == kth[:, None]
+        above = chosen & ~tied
+        room = k - above.sum(axis=1)  # tied features that still fit, in feature order
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
     return np.count_nonzero(chosen & truth, axis=1)
 
 
