@@ -166,8 +166,7 @@ class Layout:
         ``(n, *input_shape)`` (a feature is inside if any of its channels is).
         """
         masks = np.asarray(masks)
-        if masks.dtype == object or not (np.issubdtype(masks.dtype, np.number)
-                                         or masks.dtype == bool):
+        if masks.dtype.kind not in "biufc":  # np.number or bool
             raise ValueError(f"{name}: expected boolean or 0/1 masks, got dtype {masks.dtype}.")
         masks = masks != 0
         if masks.shape == self.feature_shape:
@@ -504,11 +503,16 @@ class _RowCounter:
         self.bar.update(self.rows)
 
 
+def quiet(verbose):
+    """Whether ``verbose`` asks for no progress bar (0, False, "auto" on arrays)."""
+    return isinstance(verbose, (str, bool, int)) and verbose in ("auto", 0, False)
+
+
 @contextlib.contextmanager
 def rows_progress(verbose):
     """While a metric runs: a Keras ``Progbar`` of the perturbed rows it scores, when
     ``verbose`` asks for one (1 shows, 0 and "auto" on arrays hide)."""
-    if isinstance(verbose, (str, bool, int)) and verbose in ("auto", 0, False):
+    if quiet(verbose):
         yield  # no bar (the common case): nothing to set up
         return
     bar = progress_bar(None, verbose, unit="row")

@@ -66,12 +66,12 @@ def _top_inside(fmaps, truth, k):
     else:
         kth = np.take_along_axis(np.sort(fmaps, axis=1), (f - k)[:, None], axis=1)[:, 0]
     chosen = fmaps >= kth[:, None]
-    if (np.count_nonzero(chosen, axis=1) > k).any():  # ties at the k-th value
+    if (chosen.sum(axis=1) > k).any():  # ties at the k-th value
         tied = fmaps == kth[:, None]
         above = chosen & ~tied
         room = k - above.sum(axis=1)  # tied features that still fit, in feature order
         chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
-    return np.count_nonzero(chosen & truth, axis=1)
+    return (chosen & truth).sum(axis=1)
 
 
 @register("pointing_game", "localization", True, "Zhang et al. 2018, arXiv:1608.00507",
@@ -120,8 +120,8 @@ def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None
     positive = np.maximum(fmaps, 0.0)
     total = positive.sum(axis=1)
     inside = (positive * truth).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = np.where((total > 0) & truth.any(axis=1), inside / total, np.nan)
+    per_sample = np.divide(inside, total, out=np.full(len(total), np.nan),
+                           where=(total > 0) & truth.any(axis=1))
     return MetricResult(name="relevance_mass", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
@@ -139,9 +139,8 @@ def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None
     _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
                              output_index, method_options)
     sizes = truth.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = np.where(sizes > 0, _top_inside(fmaps, truth, np.maximum(sizes, 1))
-                              / sizes, np.nan)
+    per_sample = np.divide(_top_inside(fmaps, truth, np.maximum(sizes, 1)), sizes,
+                           out=np.full(len(sizes), np.nan), where=sizes > 0)
     return MetricResult(name="relevance_rank", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
