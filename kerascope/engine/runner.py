@@ -157,6 +157,11 @@ class PassRunner:
         fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
         return self._run(fn, x, targets, layer_values)
 
+    def scores(self, x, targets):
+        """``forward(x, targets).scores``, the only array brought back to the host."""
+        fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
+        return self._run(fn, x, targets, scores_only=True).scores
+
     @property
     def fuses(self):
         """Whether ``expanded`` runs fused: one device (no distribution) and not inside
@@ -278,7 +283,7 @@ class PassRunner:
             return arrays[0] if len(arrays) == 1 else xb.pack(arrays)
         return to(xb)
 
-    def _run(self, fn, x, targets, layer_values=None):
+    def _run(self, fn, x, targets, layer_values=None, scores_only=False):
         n = len(x)
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
@@ -311,6 +316,8 @@ class PassRunner:
                 spread = {self._device: rows}
             else:
                 spread = self.placement.last_rows_per_device
+            if scores_only:
+                result = Passes(scores=result.scores)
             result, received = _to_numpy(result, x, self._to_host)
             sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
                 v.nbytes for v in (vb or ()) if v is not None)

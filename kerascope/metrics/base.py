@@ -211,8 +211,8 @@ class Problem:
 
     def score(self, rows, units):
         """Target scores of ``rows`` (already built), ``batch_size`` at a time."""
-        scores = self.runner.forward(np.asarray(rows, dtype=np.float32),
-                                     np.asarray(units, dtype=np.int32)).scores.astype(np.float64)
+        scores = self.runner.scores(np.asarray(rows, dtype=np.float32),
+                                    np.asarray(units, dtype=np.int32)).astype(np.float64)
         counter = _ROWS_SCORED.get()
         if counter is not None:
             counter.add(len(scores))
