@@ -35,9 +35,17 @@ def to_host(tensor):
 
 
 def take_rows(values, index):
-    """``values[i, index[i]]`` of a ``(B, C)`` tensor."""
+    """``values[i, index[i]]`` of a ``(B, C)`` tensor (arrays are converted)."""
+    values, index = _tensor(values), _tensor(index)
+    if index.device != values.device:
+        index = index.to(values.device)
     return values.gather(1, index.long().unsqueeze(1)).squeeze(1)
 
 
 def as_int32(tensor):
+    tensor = _tensor(tensor)
     return tensor if tensor.dtype is torch.int32 else tensor.to(torch.int32)
+
+
+def _tensor(x):
+    return x if isinstance(x, torch.Tensor) else keras.ops.convert_to_tensor(x)
