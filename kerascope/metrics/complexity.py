@@ -38,7 +38,8 @@ def entropy(fmaps):
     """Entropy of each row's fractional contributions ``|g| / sum |g|``."""
     values = np.abs(np.asarray(fmaps, dtype=np.float64))
     total = values.sum(axis=1, keepdims=True)
-    if (total > 0).all():  # masked ufuncs (where=) only where needed: they are slower
+    defined = (total > 0).all()
+    if defined:  # masked ufuncs (where=) only where needed: they are slower
         p = values / total
     else:
         p = np.divide(values, total, out=np.zeros_like(values), where=total > 0)
@@ -47,8 +48,8 @@ def entropy(fmaps):
     else:
         logs = np.zeros_like(p)
         np.log(p, out=logs, where=p > 0)  # 0 ln 0 = 0
-    terms = p * logs
-    return np.where(total[:, 0] > 0, -terms.sum(axis=1), np.nan)
+    sums = -(p * logs).sum(axis=1)
+    return sums if defined else np.where(total[:, 0] > 0, sums, np.nan)
 
 
 @register("sparseness", "complexity", True, "Chalasani et al. 2020, arXiv:1810.06583",

@@ -55,14 +55,15 @@ def _dilate(truth, feature_shape, tolerance):
 
 def _top_inside(fmaps, truth, k):
     """How many of each row's ``k`` highest features (ties broken by feature order,
-    as a stable sort of ``-fmaps``) lie inside ``truth``; ``k``: ``(N,)`` ints >= 1.
+    as a stable sort of ``-fmaps``) lie inside ``truth``; ``k``: an int or ``(N,)`` ints >= 1.
 
     No sort of the rows: the k-th largest value (one ``partition`` when every row has
     the same ``k``), the features above it, then the first tied ones in order."""
     n, f = fmaps.shape
     k = np.asarray(k, dtype=np.int64)
-    if (k == k[0]).all():
-        kth = np.partition(fmaps, f - k[0], axis=1)[:, f - k[0]]
+    if k.ndim == 0 or (k == k[0]).all():
+        top = int(k if k.ndim == 0 else k[0])
+        kth = np.partition(fmaps, f - top, axis=1)[:, f - top]
     else:
         kth = np.take_along_axis(np.sort(fmaps, axis=1), (f - k)[:, None], axis=1)[:, 0]
     chosen = fmaps >= kth[:, None]
@@ -164,7 +165,7 @@ def top_k_intersection(model, x, targets=None, maps=None, method=None, *, masks=
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive int, got {k!r}.")
     k = min(int(k), fmaps.shape[1])
-    per_sample = _top_inside(fmaps, truth, np.full(len(fmaps), k)) / k
+    per_sample = _top_inside(fmaps, truth, k) / k
     sizes = truth.sum(axis=1)
     if concept_influence:
         per_sample = per_sample * fmaps.shape[1] / np.maximum(sizes, 1)
