@@ -26,8 +26,10 @@ import keras
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
-           "clear_cache", "custom_gradient", "relu_backward", "vjp", "linearize", "linear_products",
-           "native_layer_ops", "weight_holder", "native_summary_writer", "placement", "device_name", "fused", "noise_kernels", "accelerator_memory"]
+           "clear_cache", "custom_gradient", "relu_backward", "vjp", "linearize",
+           "linear_products", "native_layer_ops", "host_transfers", "take_rows", "as_int32",
+           "weight_holder", "native_summary_writer", "placement", "device_name", "fused",
+           "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
@@ -193,6 +195,35 @@ def linear_products(kind, **config):
         return None
     linear = importlib.import_module("kerascope.backend.torch.linear")
     return linear.dense() if kind == "dense" else linear.conv(**config)
+
+
+def host_transfers():
+    """``(to_device, to_host)``: a numpy array to a backend tensor and back, the
+    values ``keras.ops.convert_to_tensor`` / ``convert_to_numpy`` give, for the pass
+    runner's every call (PyTorch's skip Keras's per-call checks,
+    ``kerascope.backend.torch.host``; the device is read once, here)."""
+    if backend_name() != "torch":
+        return keras.ops.convert_to_tensor, keras.ops.convert_to_numpy
+    return _torch_host().transfers()
+
+
+def take_rows(values, index):
+    """``values[i, index[i]]`` of a ``(B, C)`` tensor for int ``index`` ``(B,)``."""
+    if backend_name() != "torch":
+        return keras.ops.take_along_axis(values, keras.ops.expand_dims(index, -1), axis=1)[:, 0]
+    return _torch_host().take_rows(values, index)
+
+
+def as_int32(tensor):
+    """``tensor`` cast to int32."""
+    if backend_name() != "torch":
+        return keras.ops.cast(tensor, "int32")
+    return _torch_host().as_int32(tensor)
+
+
+@functools.cache
+def _torch_host():
+    return importlib.import_module("kerascope.backend.torch.host")
 
 
 def native_layer_ops(layers):

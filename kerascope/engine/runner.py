@@ -136,6 +136,8 @@ class PassRunner:
         self.calls = self.bytes_in = self.bytes_out = 0
         self._compiled_sizes = set()
         self._constants = {}
+        self._to_device, self._to_host = backend.host_transfers()
+        self._device = None  # the name of the one device the passes run on, once known
 
     @classmethod
     def for_model(cls, model, score, batch_size="auto", output_index=0, use_logits=True,
@@ -158,6 +160,11 @@ class PassRunner:
             targets = np.zeros(len(x), dtype=np.int32)
         fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
         return self._run(fn, x, targets, layer_values)
+
+    def scores(self, x, targets):
+        """``forward(x, targets).scores``, the only array brought back to the host."""
+        fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
+        return self._run(fn, x, targets, scores_only=True).scores
 
     @property
     def fuses(self):
@@ -274,23 +281,23 @@ class PassRunner:
     def _rows(self, array):
         """One input's rows as numpy: int32 for integer ids, ``dtype`` otherwise."""
         array = np.asarray(array)
-        return array.astype(np.int32 if np.issubdtype(array.dtype, np.integer) else self.dtype,
-                            copy=False)
+        return array.astype(np.int32 if array.dtype.kind in "iu" else self.dtype, copy=False)
 
-    def _feed(self, xb, convert):
-        """Rows as the model takes them: one array, or the user's structure of them
-        (backend tensors with ``convert``)."""
-        to = keras.ops.convert_to_tensor if convert else (lambda a: a)
+    def _feed(self, xb, to):
+        """Rows as the model takes them (``to`` each array): one array, or the user's
+        structure of them."""
         if isinstance(xb, data.Inputs):
             arrays = [to(a) for a in xb.arrays]
             return arrays[0] if len(arrays) == 1 else xb.pack(arrays)
         return to(xb)
 
-    def _run(self, fn, x, targets, layer_values=None):
+    def _run(self, fn, x, targets, layer_values=None, scores_only=False):
         n = len(x)
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
         pad = backend.pads_batches()
+        convert = self.placement is None  # else the placement takes numpy rows
+        to = self._to_device if convert else (lambda a: a)
         pieces = []
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
@@ -308,22 +315,20 @@ class PassRunner:
                 if vb is not None:
                     vb = [None if v is None else np.concatenate(
                         [v, np.repeat(v[-1:], extra, axis=0)]) for v in vb]
-            convert = self.placement is None
-            values = None if vb is None else [
-                None if v is None else (keras.ops.convert_to_tensor(v) if convert else v)
-                for v in vb
-            ]
-            args = (self._feed(xb, convert),
-                    keras.ops.convert_to_tensor(tb) if convert else tb)
+            values = None if vb is None else [None if v is None else to(v) for v in vb]
+            args = (self._feed(xb, to), to(tb))
             result = fn(*args) if values is None else fn(*args, values)
-            if self.placement is None:
-                spread = {backend.device_name(_first(result)): rows}
+            if convert:
+                if self._device is None:
+                    self._device = backend.device_name(_first(result))
+                spread = {self._device: rows}
             else:
                 spread = self.placement.last_rows_per_device
-            result = _to_numpy(result, x)
+            if scores_only:
+                result = Passes(scores=result.scores)
+            result, received = _to_numpy(result, x, self._to_host)
             sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
                 v.nbytes for v in (vb or ()) if v is not None)
-            received = _nbytes(result)
             self.calls += 1
             self.bytes_in += sent
             self.bytes_out += received
@@ -368,7 +373,7 @@ def _check_values(values, count, rows):
     return values
 
 
-def _input_grads(grads, x):
+def _input_grads(grads, x, to_host):
     """Input gradients in the form of the rows ``x``: one array or ``Inputs``."""
     if grads is None:
         return None
@@ -379,8 +384,8 @@ def _input_grads(grads, x):
             values = [grads[name] for name in x.names]
         else:
             values = list(grads)
-        return x.with_arrays(keras.ops.convert_to_numpy(g) for g in values)
-    return keras.ops.convert_to_numpy(grads)
+        return x.with_arrays(to_host(g) for g in values)
+    return to_host(grads)
 
 
 def _first(result):
@@ -390,27 +395,35 @@ def _first(result):
     return None
 
 
-def _nbytes(passes):
+def _to_numpy(result, x, to_host):
+    """``(passes as numpy, their bytes)``."""
+    convert = lambda t: None if t is None else to_host(t)  # noqa: E731
+    passes = Passes(
+        outputs=convert(result.outputs),
+        scores=convert(result.scores),
+        units=convert(result.units),
+        input_grads=_input_grads(result.input_grads, x, to_host),
+        layer_outputs=tuple(map(convert, result.layer_outputs)),
+        layer_grads=tuple(map(convert, result.layer_grads)),
+    )
+    return passes, sum(a.nbytes for a in _arrays(passes))
+
+
+def _arrays(passes):
+    """Every array of ``passes`` (row-aligned)."""
     grads = passes.input_grads
     arrays = [passes.outputs, passes.scores, passes.units,
               *(data.arrays(grads) if grads is not None else ()),
               *passes.layer_outputs, *passes.layer_grads]
-    return sum(a.nbytes for a in arrays if a is not None)
-
-
-def _to_numpy(result, x):
-    convert = lambda t: None if t is None else keras.ops.convert_to_numpy(t)  # noqa: E731
-    return Passes(
-        outputs=convert(result.outputs),
-        scores=convert(result.scores),
-        units=convert(result.units),
-        input_grads=_input_grads(result.input_grads, x),
-        layer_outputs=tuple(map(convert, result.layer_outputs)),
-        layer_grads=tuple(map(convert, result.layer_grads)),
-    )
+    return [a for a in arrays if a is not None]
 
 
 def _concat(pieces):
+    if len(pieces) == 1:
+        n, passes = pieces[0]
+        if all(a.flags.writeable and len(a) == n for a in _arrays(passes)):
+            return passes  # one call, no padding: no copy
+
     def join(arrays):
         if arrays[0][1] is None:
             return None

@@ -18,6 +18,8 @@ import numpy as np
 
 import keras
 
+from kerascope import backend
+
 PREDICTED = "predicted"
 
 
@@ -159,17 +161,12 @@ class UnitScore:
     def __call__(self, logits, row_targets):
         """``(scores, units)`` for ``logits`` and int32 ``row_targets`` of shape (B,)."""
         per_unit = _class_axis_scores(logits)
+        units = row_targets
         if self.rank:
             order = keras.ops.top_k(per_unit, k=self.max_rank, sorted=True)[1]
-            units = keras.ops.take_along_axis(
-                order, keras.ops.expand_dims(row_targets, -1), axis=1
-            )[:, 0]
-        else:
-            units = row_targets
-        units = keras.ops.cast(units, "int32")
-        scores = keras.ops.take_along_axis(per_unit, keras.ops.expand_dims(units, -1),
-                                           axis=1)[:, 0]
-        return scores, units
+            units = backend.take_rows(order, row_targets)
+        units = backend.as_int32(units)
+        return backend.take_rows(per_unit, units), units
 
 
 class CallableScore:

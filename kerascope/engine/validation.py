@@ -138,7 +138,7 @@ def _check_structure(x, inputs, name):
 
 def _check_array(x, spec, name, inputs):
     x = np.asarray(x)
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+    if x.dtype.kind not in "biufc":  # np.number or bool
         raise ValueError(f"{name}: expected numeric inputs, got dtype {x.dtype}.")
     if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(f"{name}: empty batch; expected at least one input, got shape {x.shape}.")
@@ -168,7 +168,7 @@ def _check_array(x, spec, name, inputs):
                 )
         return x.astype(np.int32, copy=False)
     x = x.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise ValueError(f"{name}: inputs contain NaN or infinite values.")
     return x
 

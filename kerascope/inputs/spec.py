@@ -63,6 +63,8 @@ def channels_first(model, shape=None):
     is 1 to 4 wide, first when the second is 1, 3 or 4; else Keras's
     ``image_data_format``."""
     for layer in _layers_depth_first(model):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # no data_format (a missed getattr is slow on a torch Module)
         data_format = getattr(layer, "data_format", None)
         if data_format in ("channels_first", "channels_last"):
             return data_format == "channels_first"

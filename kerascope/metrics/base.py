@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import math
 from typing import Optional
 
 import numpy as np
@@ -87,8 +88,11 @@ class MetricResult:
 
 def aggregate(per_sample) -> float:
     values = np.asarray(per_sample, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = values[finite]
+    # np.mean's sum and division, without its wrapper
+    return float(np.add.reduce(values) / values.size) if values.size else float("nan")
 
 
 class Layout:
@@ -110,20 +114,20 @@ class Layout:
             self.feature_shape = shape[:axis] + shape[axis + 1:]
             self.channels = shape[axis]
         self.input_shape = shape
-        self.num_features = int(np.prod(self.feature_shape))
+        self.num_features = math.prod(self.feature_shape)
 
     def to_fc(self, x):
         """``(N, *input_shape)`` -> ``(N, F, C)`` (features, channels)."""
         x = np.asarray(x)
-        if self.channel_axis is None:
-            return x.reshape(len(x), -1, 1)
+        if self.channels == 1:  # no channel axis, or one of size 1: a reshape
+            return x.reshape(len(x), self.num_features, 1)
         x = np.moveaxis(x, self.channel_axis + 1, -1)
         return x.reshape(len(x), self.num_features, self.channels)
 
     def from_fc(self, x):
         """``(N, F, C)`` -> ``(N, *input_shape)``."""
         x = np.asarray(x)
-        if self.channel_axis is None:
+        if self.channels == 1:
             return x.reshape((len(x),) + self.input_shape)
         x = x.reshape((len(x),) + self.feature_shape + (self.channels,))
         return np.moveaxis(x, -1, self.channel_axis + 1)
@@ -134,7 +138,7 @@ class Layout:
         Full-shape maps are averaged over the channel axis.
         """
         maps = np.asarray(maps)
-        if maps.dtype == object or not np.issubdtype(maps.dtype, np.number):
+        if maps.dtype.kind not in "iufc":  # np.number
             raise ValueError(f"{name}: expected numeric maps, got dtype {maps.dtype}.")
         maps = maps.astype(np.float64)
         expected = [(n,) + self.feature_shape]
@@ -151,7 +155,7 @@ class Layout:
                 f"{name}: expected maps of shape {' or '.join(map(str, expected))} (one map "
                 f"per input), got {maps.shape}."
             )
-        if not np.all(np.isfinite(flat)):
+        if not np.isfinite(flat).all():
             raise ValueError(f"{name}: maps contain NaN or infinite values.")
         return flat
 
@@ -162,8 +166,7 @@ class Layout:
         ``(n, *input_shape)`` (a feature is inside if any of its channels is).
         """
         masks = np.asarray(masks)
-        if masks.dtype == object or not (np.issubdtype(masks.dtype, np.number)
-                                         or masks.dtype == bool):
+        if masks.dtype.kind not in "biufc":  # np.number or bool
             raise ValueError(f"{name}: expected boolean or 0/1 masks, got dtype {masks.dtype}.")
         masks = masks != 0
         if masks.shape == self.feature_shape:
@@ -190,7 +193,7 @@ class Problem:
     """
 
     def __init__(self, model, x, units, outputs, base_scores, runner, batch_size,
-                 output_index, use_logits):
+                 output_index, use_logits, layout=None):
         self.model = model
         self.x = x
         self.units = units
@@ -200,7 +203,7 @@ class Problem:
         self.batch_size = batch_size
         self.output_index = output_index
         self.use_logits = use_logits
-        self.layout = Layout(x.shape[1:], surgery.channel_axis(model))
+        self.layout = layout or Layout(x.shape[1:], surgery.channel_axis(model))
 
     @property
     def n(self):
@@ -208,8 +211,8 @@ class Problem:
 
     def score(self, rows, units):
         """Target scores of ``rows`` (already built), ``batch_size`` at a time."""
-        scores = self.runner.forward(np.asarray(rows, dtype=np.float32),
-                                     np.asarray(units, dtype=np.int32)).scores.astype(np.float64)
+        scores = self.runner.scores(np.asarray(rows, dtype=np.float32),
+                                    np.asarray(units, dtype=np.int32)).astype(np.float64)
         counter = _ROWS_SCORED.get()
         if counter is not None:
             counter.add(len(scores))
@@ -278,8 +281,8 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     first = runner if resolved.kind != "rank" else PassRunner.for_model(
         model, resolved.score(), batch_size=batch_size, output_index=output_index,
         use_logits=use_logits)
-    extra = None if along is None else np.asarray(
-        along(x, Layout(x.shape[1:], surgery.channel_axis(model))), dtype=np.float32)
+    layout = Layout(x.shape[1:], surgery.channel_axis(model))
+    extra = None if along is None else np.asarray(along(x, layout), dtype=np.float32)
     joint = extra is not None and resolved.kind == "index"  # units known before the pass
     rows = np.concatenate([x, extra]) if joint else x
     passes = first.forward(rows, resolved.rows(0, n) if not joint else
@@ -288,7 +291,7 @@ def prepare(model, x, targets=None, batch_size=32, use_logits=False, output_inde
     outputs = passes.outputs[:n]
     check_units(resolved, outputs)
     problem = Problem(model, x, units, outputs, passes.scores[:n].astype(np.float64),
-                      runner, batch_size, output_index, use_logits)
+                      runner, batch_size, output_index, use_logits, layout)
     if extra is not None:
         problem.along_scores = (passes.scores[n:].astype(np.float64) if joint
                                 else problem.score(extra, units))
@@ -396,9 +399,10 @@ def resolve_baseline(baseline, x, layout, name="baseline", blur_sigma=None):
     elif isinstance(baseline, str):
         if baseline in ("black", "white"):
             # Quantus's "black"/"white": each input's minimum/maximum over all its values.
-            fc = layout.to_fc(x)
-            pick = np.min if baseline == "black" else np.max
-            return np.broadcast_to(pick(fc, axis=(1, 2), keepdims=True), fc.shape).astype(np.float32)
+            flat = np.asarray(x).reshape(len(x), -1)
+            value = flat.min(axis=1) if baseline == "black" else flat.max(axis=1)
+            shape = (len(x), layout.num_features, layout.channels)
+            return np.broadcast_to(value.reshape(-1, 1, 1), shape).astype(np.float32)
         if baseline == "mean":
             fc = layout.to_fc(x)
             return np.broadcast_to(fc.mean(axis=1, keepdims=True), fc.shape).astype(np.float32)
@@ -446,14 +450,15 @@ def maps_problem(model, x, targets, maps, method, batch_size=32, output_index=0,
     if not isinstance(model, keras.Model):
         raise ValueError(f"model: expected a keras.Model, got {type(model).__name__}.")
     x = np.asarray(to_numpy(x))
-    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+    if x.ndim < 2 or x.dtype.kind not in "iufc":  # np.number
         raise ValueError(f"x: expected a numeric batch (N, ...), got shape {x.shape}.")
     units = None
     if targets is not None and not isinstance(targets, str) and not callable(targets):
         values = np.asarray(to_numpy(targets))
         if values.ndim == 2:
             values = values.argmax(axis=1)
-        units = np.broadcast_to(values.astype(np.int32), (len(x),)).copy()
+        units = np.empty(len(x), dtype=np.int32)
+        units[:] = values
     problem = Problem(model, x.astype(np.float32, copy=False), units, None, None, None,
                       batch_size, output_index, use_logits)
     return problem, problem.feature_maps(maps)
@@ -498,11 +503,16 @@ class _RowCounter:
         self.bar.update(self.rows)
 
 
+def quiet(verbose):
+    """Whether ``verbose`` asks for no progress bar (0, False, "auto" on arrays)."""
+    return isinstance(verbose, (str, bool, int)) and verbose in ("auto", 0, False)
+
+
 @contextlib.contextmanager
 def rows_progress(verbose):
     """While a metric runs: a Keras ``Progbar`` of the perturbed rows it scores, when
     ``verbose`` asks for one (1 shows, 0 and "auto" on arrays hide)."""
-    if isinstance(verbose, (str, bool, int)) and verbose in ("auto", 0, False):
+    if quiet(verbose):
         yield  # no bar (the common case): nothing to set up
         return
     bar = progress_bar(None, verbose, unit="row")

@@ -25,25 +25,31 @@ __all__ = ["sparseness", "complexity", "gini", "entropy"]
 
 def gini(fmaps):
     """Gini index of each row of ``|fmaps|`` (``(N, d)`` -> ``(N,)``)."""
-    values = np.sort(np.abs(np.asarray(fmaps, dtype=np.float64)), axis=1)
+    values = np.abs(np.asarray(fmaps, dtype=np.float64))
+    values.sort(axis=1)
     d = values.shape[1]
     total = values.sum(axis=1)
-    k = np.arange(1, d + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = ((2 * k - d - 1) * values).sum(axis=1) / (d * total)
-    return np.where(total > 0, g, 0.0)
+    weights = np.arange(1 - d, d, 2)  # 2k - d - 1 for k = 1..d
+    return np.divide((weights * values).sum(axis=1), d * total, out=np.zeros(len(values)),
+                     where=total > 0)
 
 
 def entropy(fmaps):
     """Entropy of each row's fractional contributions ``|g| / sum |g|``."""
     values = np.abs(np.asarray(fmaps, dtype=np.float64))
     total = values.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    defined = (total > 0).all()
+    if defined:  # masked ufuncs (where=) only where needed: they are slower
         p = values / total
-    logs = np.zeros_like(p)
-    np.log(p, out=logs, where=p > 0)  # 0 ln 0 = 0
-    terms = p * logs
-    return np.where(total[:, 0] > 0, -terms.sum(axis=1), np.nan)
+    else:
+        p = np.divide(values, total, out=np.zeros_like(values), where=total > 0)
+    if (p > 0).all():
+        logs = np.log(p)
+    else:
+        logs = np.zeros_like(p)
+        np.log(p, out=logs, where=p > 0)  # 0 ln 0 = 0
+    sums = -(p * logs).sum(axis=1)
+    return sums if defined else np.where(total[:, 0] > 0, sums, np.nan)
 
 
 @register("sparseness", "complexity", True, "Chalasani et al. 2020, arXiv:1810.06583",

@@ -55,21 +55,24 @@ def _dilate(truth, feature_shape, tolerance):
 
 def _top_inside(fmaps, truth, k):
     """How many of each row's ``k`` highest features (ties broken by feature order,
-    as a stable sort of ``-fmaps``) lie inside ``truth``; ``k``: ``(N,)`` ints >= 1.
+    as a stable sort of ``-fmaps``) lie inside ``truth``; ``k``: an int or ``(N,)`` ints >= 1.
 
     No sort of the rows: the k-th largest value (one ``partition`` when every row has
     the same ``k``), the features above it, then the first tied ones in order."""
     n, f = fmaps.shape
     k = np.asarray(k, dtype=np.int64)
-    if np.all(k == k[0]):
-        kth = np.partition(fmaps, f - k[0], axis=1)[:, f - k[0]]
+    if k.ndim == 0 or (k == k[0]).all():
+        top = int(k if k.ndim == 0 else k[0])
+        kth = np.partition(fmaps, f - top, axis=1)[:, f - top]
     else:
         kth = np.take_along_axis(np.sort(fmaps, axis=1), (f - k)[:, None], axis=1)[:, 0]
-    above = fmaps > kth[:, None]
-    tied = fmaps == kth[:, None]
-    room = k - above.sum(axis=1)  # tied features that still fit, in feature order
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
-    return np.count_nonzero(chosen & truth, axis=1)
+    chosen = fmaps >= kth[:, None]
+    if (chosen.sum(axis=1) > k).any():  # ties at the k-th value
+        tied = fmaps == kth[:, None]
+        above = chosen & ~tied
+        room = k - above.sum(axis=1)  # tied features that still fit, in feature order
+        chosen = above | (tied & (np.cumsum(tied, axis=1) <= room[:, None]))
+    return (chosen & truth).sum(axis=1)
 
 
 @register("pointing_game", "localization", True, "Zhang et al. 2018, arXiv:1608.00507",
@@ -118,8 +121,8 @@ def relevance_mass(model, x, targets=None, maps=None, method=None, *, masks=None
     positive = np.maximum(fmaps, 0.0)
     total = positive.sum(axis=1)
     inside = (positive * truth).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = np.where((total > 0) & truth.any(axis=1), inside / total, np.nan)
+    per_sample = np.divide(inside, total, out=np.full(len(total), np.nan),
+                           where=(total > 0) & truth.any(axis=1))
     return MetricResult(name="relevance_mass", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
@@ -137,9 +140,8 @@ def relevance_rank(model, x, targets=None, maps=None, method=None, *, masks=None
     _, fmaps, truth = _setup(model, x, targets, maps, method, masks, batch_size,
                              output_index, method_options)
     sizes = truth.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_sample = np.where(sizes > 0, _top_inside(fmaps, truth, np.maximum(sizes, 1))
-                              / sizes, np.nan)
+    per_sample = np.divide(_top_inside(fmaps, truth, np.maximum(sizes, 1)), sizes,
+                           out=np.full(len(sizes), np.nan), where=sizes > 0)
     return MetricResult(name="relevance_rank", value=aggregate(per_sample),
                         per_sample=per_sample, higher_is_better=True)
 
@@ -163,7 +165,7 @@ def top_k_intersection(model, x, targets=None, maps=None, method=None, *, masks=
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected a positive int, got {k!r}.")
     k = min(int(k), fmaps.shape[1])
-    per_sample = _top_inside(fmaps, truth, np.full(len(fmaps), k)) / k
+    per_sample = _top_inside(fmaps, truth, k) / k
     sizes = truth.sum(axis=1)
     if concept_influence:
         per_sample = per_sample * fmaps.shape[1] / np.maximum(sizes, 1)

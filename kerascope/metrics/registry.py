@@ -50,10 +50,12 @@ def with_verbose(fn):
     signature = inspect.signature(fn)
     if "verbose" in signature.parameters:
         return fn
-    from kerascope.metrics.base import rows_progress
+    from kerascope.metrics.base import quiet, rows_progress
 
     @functools.wraps(fn)
     def metric(*args, verbose="auto", **kwargs):
+        if quiet(verbose):
+            return fn(*args, **kwargs)
         with rows_progress(verbose):
             return fn(*args, **kwargs)
 

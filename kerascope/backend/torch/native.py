@@ -38,7 +38,8 @@ def patches(layers):
     """``[(layer, attribute, function)]``: the native op of each covered layer."""
     found = []
     for layer in layers:
-        if getattr(layer, "data_format", None) != "channels_last":
+        if not isinstance(layer, _CONV_CLASSES + _POOL_CLASSES) or \
+                layer.data_format != "channels_last":
             continue
         if isinstance(layer, _CONV_CLASSES) and _keeps(layer, "convolution_op"):
             found.append((layer, "convolution_op", _conv(layer)))
