@@ -99,10 +99,19 @@ def batches(method, model, x, targets=None, batch_size="auto", output_index=0, u
     parts = start(method, model, x, targets, batch_size=batch_size,
                   output_index=output_index, use_logits=use_logits,
                   distribution=distribution)
-    return (Explanation(part.outputs,
-                        part.maps.pack() if isinstance(part.maps, data.Inputs) else part.maps,
-                        part.extras)
-            for part in parts)
+    return _streamed(parts)
+
+
+def _streamed(parts):
+    """``parts`` as the user gets them, the C heap's free pages handed back after each
+    (``memory.release``: a long stream's peak stays that of a short one). Not done
+    for joined calls: the next call would fault the pages in again (JAX vanilla
+    gradients of 16 images: +15% CPU time)."""
+    for part in parts:
+        yield Explanation(part.outputs,
+                          part.maps.pack() if isinstance(part.maps, data.Inputs) else part.maps,
+                          part.extras)
+        memory.release()
 
 
 def start(method, model, x, targets=None, batch_size="auto", output_index=0, use_logits=None,
@@ -202,7 +211,6 @@ def start(method, model, x, targets=None, batch_size="auto", output_index=0, use
                           for key, value in extras.items()}
             outputs = np.concatenate(outputs) if len(outputs) > 1 else np.asarray(outputs[0])
             yield Explanation(outputs.astype(np.float32, copy=False), maps, extras)
-            memory.release()
 
     return explain_groups()
 
