@@ -419,11 +419,6 @@ def _arrays(passes):
 
 
 def _concat(pieces):
-    if len(pieces) == 1:
-        n, passes = pieces[0]
-        if all(a.flags.writeable and len(a) == n for a in _arrays(passes)):
-            return passes  # one call, no padding: no copy
-
     def join(arrays):
         if arrays[0][1] is None:
             return None
