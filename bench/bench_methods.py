@@ -47,6 +47,9 @@ FILTERS_LAST = common.FILTERS[-1]  # Score-CAM: one masked forward pass per chan
 #   "input"  : input gradients (guided/deconvnet ReLUs cost what plain ReLUs cost),
 #   "layer"  : forward to conv4, forward+backward of the head, d score / d conv4,
 #   "forward": full forward passes (outputs only),
+#   "layer_forward": forward to conv4 and on to the outputs, conv4's activations and
+#              the outputs brought back (the forward of a CAM that reads activations
+#              but no gradient),
 #   "lrp"    : the bare-framework LRP pass of the same composite (raw.lrp: one forward,
 #              one modified backward).
 CAM_LAYER = {"layer_name": common.LAST_CONV}
@@ -56,8 +59,8 @@ EXTRA = {
     "xgrad_cam": (CAM_LAYER, [("layer", 1)]),
     "hires_cam": (CAM_LAYER, [("layer", 1)]),
     "layer_cam": (CAM_LAYER, [("layer", 1)]),
-    "eigen_cam": (CAM_LAYER, [("forward", 1)]),
-    "score_cam": (CAM_LAYER, [("forward", 1), ("forward", FILTERS_LAST)]),
+    "eigen_cam": (CAM_LAYER, [("layer_forward", 1)]),
+    "score_cam": (CAM_LAYER, [("layer_forward", 1), ("forward", FILTERS_LAST)]),
     "guided_backprop": ({}, [("input", 1)]),
     "deconvnet": ({}, [("input", 1)]),
     "guided_smoothgrad": ({"num_samples": SAMPLES, "seed": 0}, [("input", SAMPLES)]),
@@ -174,6 +177,7 @@ def main(argv=None):
         "input": raw.input_grads(logits_model),
         "layer": raw.layer_grads(trunk, head),
         "forward": raw.forward(model),
+        "layer_forward": raw.layer_forward(trunk, head),
         "lrp": raw.lrp(logits_model),
     }
     check_gradients(model, x, targets, raws["input"])

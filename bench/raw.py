@@ -9,7 +9,11 @@ as kerascope's scores are.
 * ``input_grads(logits_model)``: d score / d input (saliency, SmoothGrad, IG...);
 * ``layer_grads(trunk, head)``: forward through the trunk, forward+backward of the
   head only, d score / d features (Grad-CAM family);
-* ``forward(model)``: the model's outputs only (occlusion, RISE, Score-CAM);
+* ``forward(model)``: the model's outputs only (occlusion, RISE, Score-CAM's masked
+  rows);
+* ``layer_forward(trunk, head)``: forward through the trunk and the head, the
+  features and the outputs brought back (Eigen-CAM, Score-CAM's inputs: methods that
+  read a layer's activations but no gradient);
 * ``lrp(logits_model)``: LRP of the bench CNN with kerascope's default composite
   (``epsilon_plus_flat``), written with the framework's own ops from the layers'
   weights: one forward, then one modified backward (see ``lrp``).
@@ -149,6 +153,52 @@ def forward(model):
                 return model(torch.from_numpy(np.ascontiguousarray(x)), training=False).numpy()
 
     return lambda rows, targets, batch: _batched(step, rows, targets, batch)
+
+
+def layer_forward(trunk, head):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def fn(x):
+            features = trunk(x, training=False)
+            return features, head(features, training=False)
+
+        def step(x, t):
+            f, out = fn(tf.convert_to_tensor(x))
+            return _features_and_outputs(f.numpy(), out.numpy())
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def fn(ttv, tntv, htv, hntv, x):
+            f, _ = trunk.stateless_call(ttv, tntv, x, training=False)
+            return f, head.stateless_call(htv, hntv, f, training=False)[0]
+
+        def step(x, t):
+            values = lambda m: [v.value for v in m.trainable_variables]  # noqa: E731
+            others = lambda m: [v.value for v in m.non_trainable_variables]  # noqa: E731
+            f, out = fn(values(trunk), others(trunk), values(head), others(head),
+                        jnp.asarray(x))
+            return _features_and_outputs(np.asarray(f), np.asarray(out))
+    else:
+        import torch
+
+        def step(x, t):
+            with torch.no_grad():
+                f = trunk(torch.from_numpy(np.ascontiguousarray(x)), training=False)
+                out = head(f, training=False)
+            return _features_and_outputs(f.numpy(), out.numpy())
+
+    return lambda rows, targets, batch: _batched(step, rows, targets, batch)
+
+
+def _features_and_outputs(features, outputs):
+    """One array per row (``_batched`` joins one): the flat features, then the outputs."""
+    n = len(features)
+    return np.concatenate([features.reshape(n, -1), outputs.reshape(n, -1)], axis=1)
 
 
 LRP_EPSILON = 1e-6  # the epsilon rule's (Dense) and the z+/flat stabilizer's epsilon

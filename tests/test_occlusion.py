@@ -9,7 +9,8 @@ import keras
 
 import kerascope
 from kerascope.core.occlusion_sensitivity import OcclusionSensitivity
-from kerascope.methods.occlusion import RISE, Occlusion, window_starts
+from kerascope.methods.occlusion import Occlusion, window_starts
+from kerascope.methods.rise import RISE
 from kerascope.engine import runner
 from kerascope.utils.image import apply_grey_patch
 from tests.models import reference_model

@@ -22,12 +22,13 @@ import importlib
 import importlib.util
 
 import keras
+import numpy as np
 
 from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
            "clear_cache", "custom_gradient", "relu_backward", "vjp", "linearize",
-           "linear_products", "native_layer_ops", "host_transfers", "take_rows", "as_int32",
+           "linear_products", "native_layer_ops", "host_transfers", "host_view", "take_rows", "as_int32",
            "weight_holder", "native_summary_writer", "placement", "device_name", "fused",
            "noise_kernels", "accelerator_memory"]
 
@@ -200,11 +201,24 @@ def linear_products(kind, **config):
 def host_transfers():
     """``(to_device, to_host)``: a numpy array to a backend tensor and back, the
     values ``keras.ops.convert_to_tensor`` / ``convert_to_numpy`` give, for the pass
-    runner's every call (PyTorch's skip Keras's per-call checks,
-    ``kerascope.backend.torch.host``; the device is read once, here)."""
-    if backend_name() != "torch":
+    runner's every call (TensorFlow's and PyTorch's skip Keras's per-call checks,
+    ``kerascope.backend.<name>.host``)."""
+    name = backend_name()
+    if name == "jax":
         return keras.ops.convert_to_tensor, keras.ops.convert_to_numpy
-    return _torch_host().transfers()
+    return importlib.import_module(f"kerascope.backend.{name}.host").transfers()
+
+
+def host_view(tensor):
+    """``tensor``'s values as a read-only numpy array, without a copy where the
+    backend allows (a result read once on the host, then dropped)."""
+    if tensor is None:
+        return None
+    if backend_name() == "torch":
+        return _torch_host().view(tensor)
+    array = np.asarray(tensor)  # TensorFlow and JAX: a view of the host buffer
+    array.flags.writeable = False
+    return array
 
 
 def take_rows(values, index):

@@ -177,3 +177,19 @@ def blur_matrix(length, sigma):
             j = -j if j < 0 else (2 * (length - 1) - j if j >= length else j)
             matrix[i, int(np.clip(j, 0, length - 1))] += weight
     return matrix
+
+
+def multiply_masks(rows, masks):
+    """``rows * masks`` in place in ``rows`` (a fresh array the caller owns), returned.
+
+    A mask of one channel against rows of a few channels, last (``(..., 1)`` against
+    ``(..., C)``), is applied one channel at a time: numpy broadcasts a length-1
+    last axis ~5x slower than it multiplies strided planes.
+    """
+    if 1 < rows.shape[-1] <= 8 and masks.shape[-1] == 1 and masks.ndim == rows.ndim:
+        plane = masks[..., 0]
+        for channel in range(rows.shape[-1]):
+            rows[..., channel] *= plane
+        return rows
+    rows *= masks
+    return rows

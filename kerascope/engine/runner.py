@@ -146,20 +146,24 @@ class PassRunner:
                          layers=layers, rules=rules)
         return cls(view, score, batch_size=batch_size, distribution=distribution)
 
-    def backprop(self, x, targets, wrt_inputs=True, layer_values=None):
+    def backprop(self, x, targets, wrt_inputs=True, layer_values=None, layer_views=False):
         """Scores and gradients for rows ``x`` with int32 row ``targets``.
 
-        ``input_grads`` has the form of ``x`` (one array or ``Inputs``)."""
+        ``input_grads`` has the form of ``x`` (one array or ``Inputs``).
+        ``layer_views=True``: the captured layers' outputs and gradients come back as
+        read-only views of the device's results where the backend allows (no copy:
+        for a caller that reads them once, e.g. a CAM's formula)."""
         fn = backend.compiled(self.view, self.score, gradients=True, wrt_inputs=wrt_inputs,
                               placement=self.placement)
-        return self._run(fn, x, targets, layer_values)
+        return self._run(fn, x, targets, layer_values, layer_views=layer_views)
 
-    def forward(self, x, targets=None, layer_values=None):
-        """Outputs, scores and captured layer outputs for rows ``x``, no gradients."""
+    def forward(self, x, targets=None, layer_values=None, layer_views=False):
+        """Outputs, scores and captured layer outputs for rows ``x``, no gradients
+        (``layer_views`` as for ``backprop``)."""
         if targets is None:
             targets = np.zeros(len(x), dtype=np.int32)
         fn = backend.compiled(self.view, self.score, gradients=False, placement=self.placement)
-        return self._run(fn, x, targets, layer_values)
+        return self._run(fn, x, targets, layer_values, layer_views=layer_views)
 
     def scores(self, x, targets):
         """``forward(x, targets).scores``, the only array brought back to the host."""
@@ -291,7 +295,7 @@ class PassRunner:
             return arrays[0] if len(arrays) == 1 else xb.pack(arrays)
         return to(xb)
 
-    def _run(self, fn, x, targets, layer_values=None, scores_only=False):
+    def _run(self, fn, x, targets, layer_values=None, scores_only=False, layer_views=False):
         n = len(x)
         if n == 0:
             raise ValueError("x: empty batch; expected at least one input.")
@@ -326,7 +330,8 @@ class PassRunner:
                 spread = self.placement.last_rows_per_device
             if scores_only:
                 result = Passes(scores=result.scores)
-            result, received = _to_numpy(result, x, self._to_host)
+            result, received = _to_numpy(result, x, self._to_host,
+                                         backend.host_view if layer_views else None)
             sent = sum(a.nbytes for a in data.arrays(xb)) + tb.nbytes + sum(
                 v.nbytes for v in (vb or ()) if v is not None)
             self.calls += 1
@@ -334,7 +339,7 @@ class PassRunner:
             self.bytes_out += received
             record_traffic(rows, sent, received, spread)
             pieces.append((stop - start, result))
-        return _concat(pieces)
+        return _concat(pieces, layer_views)
 
     def _padded_rows(self, rows):
         """Rows a chunk of ``rows`` is padded to on JAX (each size is one compilation):
@@ -395,16 +400,18 @@ def _first(result):
     return None
 
 
-def _to_numpy(result, x, to_host):
-    """``(passes as numpy, their bytes)``."""
+def _to_numpy(result, x, to_host, layer_view=None):
+    """``(passes as numpy, their bytes)``; ``layer_view``: how the captured layers'
+    arrays come back instead of ``to_host`` (``backend.host_view``)."""
     convert = lambda t: None if t is None else to_host(t)  # noqa: E731
+    layer = convert if layer_view is None else layer_view
     passes = Passes(
         outputs=convert(result.outputs),
         scores=convert(result.scores),
         units=convert(result.units),
         input_grads=_input_grads(result.input_grads, x, to_host),
-        layer_outputs=tuple(map(convert, result.layer_outputs)),
-        layer_grads=tuple(map(convert, result.layer_grads)),
+        layer_outputs=tuple(map(layer, result.layer_outputs)),
+        layer_grads=tuple(map(layer, result.layer_grads)),
     )
     return passes, sum(a.nbytes for a in _arrays(passes))
 
@@ -418,12 +425,14 @@ def _arrays(passes):
     return [a for a in arrays if a is not None]
 
 
-def _concat(pieces):
-    def join(arrays):
+def _concat(pieces, views=False):
+    """One ``Passes`` of the pieces of a call; a single piece's arrays are kept as
+    they are when writeable (or, ``views``, the captured layers' read-only views)."""
+    def join(arrays, views=False):
         if arrays[0][1] is None:
             return None
-        if len(arrays) == 1 and all(a is None or a.flags.writeable
-                                    for a in data.arrays(arrays[0][1])):
+        if len(arrays) == 1 and (views or all(a is None or a.flags.writeable
+                                              for a in data.arrays(arrays[0][1]))):
             n, array = arrays[0]
             return array[:n] if n < len(array) else array  # one call: no copy
         return data.concat_rows([a[:n] for n, a in arrays])
@@ -435,11 +444,11 @@ def _concat(pieces):
         units=join([(n, p.units) for n, p in pieces]),
         input_grads=join([(n, p.input_grads) for n, p in pieces]),
         layer_outputs=tuple(
-            join([(n, p.layer_outputs[i]) for n, p in pieces])
+            join([(n, p.layer_outputs[i]) for n, p in pieces], views)
             for i in range(len(first.layer_outputs))
         ),
         layer_grads=tuple(
-            join([(n, p.layer_grads[i]) for n, p in pieces])
+            join([(n, p.layer_grads[i]) for n, p in pieces], views)
             for i in range(len(first.layer_grads))
         ),
     )

@@ -25,7 +25,8 @@ from kerascope.methods.fullgrad import FullGrad
 from kerascope.methods.gradients import GradientsInputs, VanillaGradients
 from kerascope.methods.guided import Deconvnet, GuidedBackprop, GuidedGradCAM, GuidedSmoothGrad
 from kerascope.methods.integrated_gradients import ExpectedGradients, IntegratedGradients
-from kerascope.methods.occlusion import RISE, Occlusion
+from kerascope.methods.occlusion import Occlusion
+from kerascope.methods.rise import RISE
 from kerascope.methods.registry import MethodInfo, catalog, get, lookup, names, register
 from kerascope.methods.meta import Smooth, TestTimeAugmentation
 from kerascope.methods.smoothgrad import SmoothGrad, SquareGrad, VarGrad

@@ -78,7 +78,8 @@ class Context:
         self._children = {}
 
     # -- passes ---------------------------------------------------------------------
-    def backprop(self, x, row_targets, wrt_inputs=True, layer_values=None, units=False):
+    def backprop(self, x, row_targets, wrt_inputs=True, layer_values=None, units=False,
+                 layer_views=False):
         """Outputs, scores, units and gradients for rows ``x`` (numpy ``Passes``).
 
         ``layer_values``: one array (or None) per captured layer, row-aligned with
@@ -86,21 +87,25 @@ class Context:
         ``layer_grads`` are taken there (layer attribution). With ``wrt_inputs``,
         inputs of integer ids are refused (they have no gradient). ``units=True``:
         ``row_targets`` are explicit output units (from ``resolve_units``), not the
-        call's targets."""
+        call's targets. ``layer_views=True``: the captured layers' arrays come back
+        read-only, uncopied (``PassRunner.backprop``)."""
         if wrt_inputs:
             self.check_differentiable()
         runner = self._unit_runner() if units else self._runner
+        extra = {"layer_views": True} if layer_views else {}
         if layer_values is None:
-            return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs)
-        return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, layer_values=layer_values)
+            return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, **extra)
+        return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, layer_values=layer_values,
+                               **extra)
 
-    def forward(self, x, row_targets=None, layer_values=None, units=False):
+    def forward(self, x, row_targets=None, layer_values=None, units=False, layer_views=False):
         """Outputs, scores, units and captured layer outputs for rows ``x``, no gradients
-        (``layer_values`` and ``units`` as for ``backprop``)."""
+        (``layer_values``, ``units`` and ``layer_views`` as for ``backprop``)."""
         runner = self._unit_runner() if units else self._runner
+        extra = {"layer_views": True} if layer_views else {}
         if layer_values is None:
-            return runner.forward(x, row_targets)
-        return runner.forward(x, row_targets, layer_values=layer_values)
+            return runner.forward(x, row_targets, **extra)
+        return runner.forward(x, row_targets, layer_values=layer_values, **extra)
 
     def resolve_units(self, x, row_targets):
         """``(passes, units)``: the output units the targets pick at rows ``x``

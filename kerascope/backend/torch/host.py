@@ -34,6 +34,19 @@ def to_host(tensor):
     return tensor.numpy().copy() if tensor.is_cpu else tensor.cpu().numpy()
 
 
+def view(tensor):
+    """A read-only numpy view of ``tensor`` (a copy only off the CPU, or for a dtype
+    numpy lacks)."""
+    if tensor.requires_grad:
+        tensor = tensor.detach()
+    if tensor.dtype is torch.bfloat16 or not tensor.is_cpu:
+        array = keras.ops.convert_to_numpy(tensor)
+    else:
+        array = tensor.numpy()
+    array.flags.writeable = False
+    return array
+
+
 def take_rows(values, index):
     """``values[i, index[i]]`` of a ``(B, C)`` tensor (arrays are converted)."""
     values, index = _tensor(values), _tensor(index)

@@ -203,11 +203,12 @@ class CAM(Method):
         return type(self).formula(activations, grads, self.relu)
 
     def attribute(self, ctx, x, row_targets):
+        # the layer's arrays are read once, by the formula: read-only, uncopied
         if self.uses_gradients:
-            passes = ctx.backprop(x, row_targets, wrt_inputs=False)
+            passes = ctx.backprop(x, row_targets, wrt_inputs=False, layer_views=True)
             grads = passes.layer_grads
         else:
-            passes = ctx.forward(x, row_targets)
+            passes = ctx.forward(x, row_targets, layer_views=True)
             grads = [None] * len(passes.layer_outputs)
         image = self.spatial_input(x)
         cams = []

@@ -71,42 +71,49 @@ def _per_position(a):
     return a.reshape(len(a), -1, a.shape[-1])
 
 
-# The maps are computed in float64 from the float32 passes without float64 copies of
-# them: reductions and contractions take ``dtype=np.float64`` (each element is
-# widened as it is read). Large temporaries cost more than the arithmetic here (each
-# is fresh memory: page faults, then unmapping).
+# The maps are computed in the passes' precision, float32 for a model's float32
+# passes (as pytorch-grad-cam and Captum compute them; float64 arrays stay float64),
+# the contractions as batched BLAS products. Large temporaries cost more than the
+# arithmetic here (each is fresh memory, and evicts the model from the caches before
+# the next pass).
 
 
 def _weighted_channels(a, weights):
-    """``sum_k w_k A^k`` for per-sample channel weights ``(batch, K)`` (one einsum
-    contraction; no BLAS threads)."""
-    cam = np.einsum("npk,nk->np", _per_position(a), weights, dtype=np.float64,
-                    optimize=False)
+    """``sum_k w_k A^k`` for per-sample channel weights ``(batch, K)`` (a batched
+    matrix-vector product)."""
+    weights = np.asarray(weights).astype(a.dtype, copy=False)
+    cam = np.matmul(_per_position(a), weights[:, :, None])[..., 0]
     return cam.reshape(a.shape[:-1])
 
 
 def _channel_products(a, g):
     """``sum_k g^k A^k`` at every position (HiResCAM, Layer-CAM)."""
-    cam = np.einsum("npk,npk->np", _per_position(a), _per_position(g), dtype=np.float64,
-                    optimize=False)
+    cam = np.einsum("npk,npk->np", _per_position(a), _per_position(g), optimize=False)
     return cam.reshape(a.shape[:-1])
+
+
+def _positive(x):
+    """``max(x, 0)`` (as ``x * (x > 0)``: numpy's ``maximum`` and ``where`` take 2-40x
+    longer on large float32 arrays)."""
+    return x * (x > 0)
 
 
 def _finish(cam, relu):
     cam = np.maximum(cam, 0.0) if relu else cam
-    return cam.astype(np.float32)
+    return cam.astype(np.float32, copy=False)
 
 
 def _pair(activations, grads):
-    """The activations and gradients as float arrays of equal shape (float32 stays
-    float32; see above)."""
+    """The activations and gradients as float arrays of equal shape and dtype
+    (float32 when both are)."""
     a, g = _floats(activations), _floats(grads)
     if a.shape != g.shape or a.ndim < 3:
         raise ValueError(
             f"activations, grads: expected equal shapes (batch, *spatial, channels), got "
             f"{a.shape} and {g.shape}."
         )
-    return a, g
+    dtype = np.result_type(a, g)
+    return a.astype(dtype, copy=False), g.astype(dtype, copy=False)
 
 
 def _floats(array):
@@ -117,14 +124,13 @@ def _floats(array):
 def guided_gradients(activations, grads):
     """tf-explain's guided gradients ``g * (A > 0) * (g > 0)``."""
     a, g = _pair(activations, grads)
-    return np.where((a > 0) & (g > 0), g.astype(np.float64), 0.0)
+    return g * ((a > 0) & (g > 0))
 
 
 def grad_cam_map(activations, grads, relu=True):
     """Grad-CAM: ``ReLU(sum_k mean_ij(g^k) A^k)``."""
     a, g = _pair(activations, grads)
-    weights = _per_position(g).mean(axis=1, dtype=np.float64)
-    return _finish(_weighted_channels(a, weights), relu)
+    return _finish(_weighted_channels(a, _per_position(g).mean(axis=1)), relu)
 
 
 def tf_explain_grad_cam(activations, grads, use_guided_grads=True):
@@ -143,12 +149,12 @@ def grad_cam_plus_plus_map(activations, grads, relu=True):
     and where the denominator is 0, as the paper's formula is taken there).
     """
     a, g = _pair(activations, grads)
-    flat_a = _per_position(a)
-    positive = np.maximum(_per_position(g), 0.0, dtype=np.float64)
-    denominator = flat_a.sum(axis=1, keepdims=True, dtype=np.float64) * positive
+    sums = _per_position(a).sum(axis=1, keepdims=True)
+    positive = _positive(_per_position(g))
+    denominator = np.multiply(sums, positive)
     denominator += 2.0
-    undefined = denominator == 0
-    if undefined.any():
+    if (sums < 0).any():  # only a negative sum can make the denominator 0
+        undefined = denominator == 0
         positive[undefined] = 0.0
         denominator[undefined] = 1.0
     positive /= denominator
@@ -159,8 +165,8 @@ def xgrad_cam_map(activations, grads, relu=True, eps=1e-7):
     """XGrad-CAM: ``w_k = sum(g A) / (sum A + eps)``."""
     a, g = _pair(activations, grads)
     flat_a, flat_g = _per_position(a), _per_position(g)
-    weights = (np.einsum("npk,npk->nk", flat_g, flat_a, dtype=np.float64, optimize=False)
-               / (flat_a.sum(axis=1, dtype=np.float64) + eps))
+    weights = (np.einsum("npk,npk->nk", flat_g, flat_a, optimize=False)
+               / (flat_a.sum(axis=1) + eps))
     return _finish(_weighted_channels(a, weights), relu)
 
 
@@ -173,12 +179,12 @@ def hires_cam_map(activations, grads, relu=True):
 def layer_cam_map(activations, grads, relu=True):
     """Layer-CAM: ``ReLU(sum_k ReLU(g^k) * A^k)``."""
     a, g = _pair(activations, grads)
-    return _finish(_channel_products(a, np.maximum(g, 0)), relu)
+    return _finish(_channel_products(a, _positive(g)), relu)
 
 
 def eigen_cam_map(activations, relu=True, center=False):
-    """Eigen-CAM: projection of the activations on their first right singular vector,
-    computed in float32 for float32 activations (a model's), else in float64."""
+    """Eigen-CAM of ``(batch, *spatial, channels)`` activations, computed in float32
+    for float32 activations (a model's), else in float64."""
     a = np.asarray(activations)
     single = a.dtype in (np.float16, np.float32)
     a = a.astype(np.float32 if single else np.float64, copy=False)
@@ -189,57 +195,69 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    u, strength = _top_left_singular(matrix, tol=1e-6 if single else 1e-9)
-    projection = u * strength[:, None]
-    if center:
-        # A centred projection sums to zero by construction, so its sum cannot fix
-        # the sign: orient it along the per-position activation energy instead.
-        energy = a.reshape(len(a), -1, a.shape[-1]).sum(axis=2)
+    u = np.sqrt(np.einsum("bzk,bzk->bz", matrix, matrix, optimize=False))
+    nonzero = u.any(axis=1)
+    if not nonzero.all():  # entries whose squares underflow
+        nonzero[~nonzero] = matrix[~nonzero].any(axis=(1, 2))
+    step = lambda v: np.matmul(  # noqa: E731  G v as M (M^T v), G never formed
+        matrix, np.matmul(v[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
+    u = _top_eigenvector(step, lambda rows: _gram(matrix[rows]), u, nonzero,
+                         1e-6 if single else 1e-9)
+    strength = _norms(np.matmul(u[:, None, :], matrix)[:, 0], floor=0.0)
+    energy = a.sum(axis=-1) if center else None
+    return _finish(_oriented(u * strength[:, None], energy, nonzero, a.shape[:-1]), relu)
+
+
+def _oriented(projection, energy, nonzero, shape):
+    """``projection`` ``(B, Z)`` signed (see the module docstring), reshaped to ``shape``."""
+    if energy is not None:
+        # a centred projection sums to zero by construction, so its sum cannot fix the
+        # sign: orient it along the per-position activation energy instead
+        energy = energy.reshape(len(energy), -1)
         orientation = (projection * (energy - energy.mean(axis=1, keepdims=True))).sum(axis=1)
     else:
         orientation = projection.sum(axis=1)
-    sign = np.where(orientation[:, None] < 0, -1.0, 1.0)
-    cams = np.where(np.any(matrix, axis=(1, 2))[:, None], projection * sign, 0.0)
-    return _finish(cams.reshape(a.shape[:-1]), relu)
+    projection *= (np.where(orientation < 0, -1, 1) * nonzero).astype(projection.dtype)[:, None]
+    return projection.reshape(shape)
 
 
-def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
-    """``(u, s)``: the first left singular vector and value of each ``(Z, K)`` matrix
-    ``M`` of a batch (``M v = s u``, ``v`` the first right singular vector), in
-    ``M``'s dtype; ``tol``: the largest change of an iterate deemed converged.
+def _gram(matrix):
+    return matrix @ np.swapaxes(matrix, 1, 2)
 
-    Batched power iteration on ``G = M M^T`` from the rows' norms (non-negative,
-    like the top eigenvector of a non-negative ``G``, and, unlike the mean
-    direction, not orthogonal to a centred ``M``'s columns): first as ``M (M^T u)``
-    without forming ``G`` (a few steps converge for most activations), then, for
-    the matrices not yet converged, on ``G`` itself, and ``eigh`` where that stalls.
-    """
-    u = np.sqrt(np.einsum("bzk,bzk->bz", matrix, matrix, optimize=False))
-    u /= np.maximum(np.sqrt(np.einsum("bz,bz->b", u, u, optimize=False)), 1e-30)[:, None]
-    done = np.zeros(len(matrix), dtype=bool)
-    change = np.full(len(matrix), np.inf)
+
+def _top_eigenvector(step, gram_of, u, nonzero, tol, plain_steps=12, steps=200):
+    """The top eigenvector of each ``G = M M^T`` of a batch (``u_1`` of ``M``'s SVD).
+
+    Batched power iteration from the start ``u`` ``(B, Z)``, the rows' norms
+    (non-negative, like the top eigenvector of a non-negative ``G``, and, unlike the
+    mean direction, not orthogonal to a centred ``M``'s columns): ``step(v) = G v``
+    for the whole batch (``M (M^T v)``: ``G`` is not formed; a few steps converge for
+    most activations), then, for the matrices not converged after ``plain_steps``,
+    on their ``G`` itself (``gram_of(rows)``), and ``eigh`` where that stalls.
+    ``tol``: the largest change of an iterate deemed converged."""
+    u = u / _norms(u)[:, None]
+    done = np.zeros(len(u), dtype=bool)
+    change = np.full(len(u), np.inf)
     for _ in range(plain_steps):  # the whole batch at once; a converged iterate is kept
-        nxt = np.matmul(matrix, np.matmul(u[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
-        nxt /= np.maximum(np.sqrt(np.einsum("bz,bz->b", nxt, nxt, optimize=False)),
-                          1e-30)[:, None]
+        nxt = step(u)
+        nxt /= _norms(nxt)[:, None]
         change, previous = np.abs(nxt - u).max(axis=1), change
-        u = np.where(done[:, None], u, nxt)
+        if done.any():
+            nxt[done] = u[done]
+        u = nxt
         done |= _settled(change, previous, tol)
         if done.all():
-            break
-    todo = np.flatnonzero(~done)
+            return u
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
-    lost = (np.linalg.norm(u, axis=1) < 0.5) & np.any(matrix, axis=(1, 2))
-    todo = np.union1d(todo, np.flatnonzero(lost)).astype(int)
+    todo = np.flatnonzero(~done | ((np.einsum("bz,bz->b", u, u) < 0.25) & nonzero))
     if len(todo):
-        sub = matrix[todo]
-        gram = sub @ np.swapaxes(sub, 1, 2)
+        gram = gram_of(todo)
         v = u[todo]
         converged = np.zeros(len(todo), dtype=bool)
         change = np.full(len(todo), np.inf)
         for _ in range(steps):
             nxt = np.einsum("bpq,bq->bp", gram, v, optimize=False)
-            nxt /= np.maximum(np.linalg.norm(nxt, axis=1, keepdims=True), 1e-30)
+            nxt /= _norms(nxt)[:, None]
             change, previous = np.abs(nxt - v).max(axis=1), change
             converged = _settled(change, previous, tol) & (np.linalg.norm(nxt, axis=1) > 0.5)
             v = nxt
@@ -248,8 +266,12 @@ def _top_left_singular(matrix, plain_steps=12, steps=200, tol=1e-9):
         for i in np.flatnonzero(~converged):
             v[i] = np.linalg.eigh(gram[i])[1][:, -1]
         u[todo] = v
-    strength = np.linalg.norm(np.matmul(u[:, None, :], matrix)[:, 0], axis=1)
-    return u, strength
+    return u
+
+
+def _norms(vectors, floor=1e-30):
+    """The Euclidean norm of each row of ``(B, n)`` ``vectors``, at least ``floor``."""
+    return np.maximum(np.sqrt(np.einsum("bz,bz->b", vectors, vectors, optimize=False)), floor)
 
 
 def _settled(change, previous, tol):
@@ -267,8 +289,11 @@ def score_cam_masks(activations, size):
     axes = tuple(range(1, maps.ndim))
     low, high = maps.min(axis=axes, keepdims=True), maps.max(axis=axes, keepdims=True)
     spread = high - low
-    masks = np.where(spread > 0, (maps - low) / np.where(spread > 0, spread, 1.0), 0.0)
-    return masks.reshape((len(a), a.shape[-1]) + tuple(size)).astype(np.float32)
+    # a constant map is 0 after the shift, whatever its scale
+    scale = np.divide(1.0, spread, out=np.zeros_like(spread), where=spread > 0)
+    masks = maps - low
+    masks *= scale
+    return masks.reshape((len(a), a.shape[-1]) + tuple(size)).astype(np.float32, copy=False)
 
 
 def score_cam_weights(scores, normalization="channels"):
@@ -287,7 +312,7 @@ def score_cam_weights(scores, normalization="channels"):
 def score_cam_map(activations, weights, relu=True):
     """``ReLU(sum_k w_k A^k)`` for per-sample channel weights ``(batch, K)``."""
     a = _floats(activations)
-    w = np.asarray(weights, dtype=np.float64).reshape(len(a), -1)
+    w = np.asarray(weights).reshape(len(a), -1)
     return _finish(_weighted_channels(a, w), relu)
 
 

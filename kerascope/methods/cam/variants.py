@@ -4,6 +4,7 @@ Eigen-CAM and Score-CAM (formulas and papers: ``kerascope.methods.cam.maps``).""
 import numpy as np
 
 from kerascope.inputs import arrays as data
+from kerascope.engine.numeric import multiply_masks
 from kerascope.engine.validation import check_choice, check_positive_int
 from kerascope.methods.cam.base import PROBABILITY_SCORE, CAM
 from kerascope.methods.cam.maps import (
@@ -180,9 +181,18 @@ class ScoreCAM(CAM):
                 chosen = self.spatial_index(x)
                 masked = x[owners]
                 masked = masked.with_arrays(
-                    a * masks if j == chosen else a for j, a in enumerate(masked.arrays)
+                    _masked(a, masks) if j == chosen else a for j, a in enumerate(masked.arrays)
                 )
             else:
-                masked = x[owners] * masks
+                masked = _masked(x[owners], masks)
             scores[rows] = runner.forward(masked, units[owners]).scores
         return scores.reshape(n, k)
+
+
+def _masked(rows, masks):
+    """Rows (a fresh copy: ``x[owners]``) times their masks, in float32."""
+    rows = np.asarray(rows)
+    if rows.dtype != np.float32:
+        return rows * masks
+    return multiply_masks(rows, masks)
+
