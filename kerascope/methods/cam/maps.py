@@ -195,12 +195,19 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    u = np.sqrt(np.einsum("bzk,bzk->bz", matrix, matrix, optimize=False))
-    nonzero = u.any(axis=1)
-    if not nonzero.all():  # entries whose squares underflow
-        nonzero[~nonzero] = matrix[~nonzero].any(axis=(1, 2))
     step = lambda v: np.matmul(  # noqa: E731  G v as M (M^T v), G never formed
         matrix, np.matmul(v[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
+    # the start: G 1 = M (M^T 1) (one step from the ones vector: a channel's
+    # activations mostly share a sign), or the rows' norms where that vanishes (a
+    # centred M's column sums are 0)
+    u = None if center else step(np.ones(matrix.shape[:2], dtype=matrix.dtype))
+    nonzero = u.any(axis=1) if u is not None else np.zeros(len(a), dtype=bool)
+    if not nonzero.all():
+        rest = ~nonzero
+        norms = np.sqrt(np.einsum("bzk,bzk->bz", matrix[rest], matrix[rest], optimize=False))
+        u = norms if u is None else u
+        u[rest] = norms
+        nonzero[rest] = norms.any(axis=1) | matrix[rest].any(axis=(1, 2))  # squares underflow
     u = _top_eigenvector(step, lambda rows: _gram(matrix[rows]), u, nonzero,
                          1e-6 if single else 1e-9)
     strength = _norms(np.matmul(u[:, None, :], matrix)[:, 0], floor=0.0)
@@ -245,9 +252,11 @@ def _top_eigenvector(step, gram_of, u, nonzero, tol, plain_steps=12, steps=200):
         if done.any():
             nxt[done] = u[done]
         u = nxt
-        done |= _settled(change, previous, tol)
-        if done.all():
-            return u
+        small = change < tol
+        if small.any():
+            done |= small & _settled(change, previous, tol)
+            if done.all():
+                return u
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
     todo = np.flatnonzero(~done | ((np.einsum("bz,bz->b", u, u) < 0.25) & nonzero))
     if len(todo):
