@@ -28,9 +28,9 @@ from kerascope.backend.common import Passes, note_trace, trace_count
 
 __all__ = ["Passes", "note_trace", "trace_count", "backend_name", "compiled", "pads_batches",
            "clear_cache", "custom_gradient", "relu_backward", "vjp", "linearize",
-           "linear_products", "native_layer_ops", "host_transfers", "host_view", "take_rows", "as_int32",
-           "weight_holder", "native_summary_writer", "placement", "device_name", "fused",
-           "noise_kernels", "accelerator_memory"]
+           "linear_products", "native_layer_ops", "host_transfers", "host_view", "take_rows",
+           "as_int32", "weight_holder", "native_summary_writer", "placement", "device_name",
+           "fused", "noise_kernels", "accelerator_memory"]
 
 _CACHE = collections.OrderedDict()
 _CACHE_SIZE = 32
