@@ -195,24 +195,36 @@ def eigen_cam_map(activations, relu=True, center=False):
     matrix = a.reshape(len(a), -1, a.shape[-1])
     if center:
         matrix = matrix - matrix.mean(axis=1, keepdims=True)
-    step = lambda v: np.matmul(  # noqa: E731  G v as M (M^T v), G never formed
-        matrix, np.matmul(v[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
-    # the start: G 1 = M (M^T 1) (one step from the ones vector: a channel's
-    # activations mostly share a sign), or the rows' norms where that vanishes (a
-    # centred M's column sums are 0)
-    u = None if center else step(np.ones(matrix.shape[:2], dtype=matrix.dtype))
-    nonzero = u.any(axis=1) if u is not None else np.zeros(len(a), dtype=bool)
-    if not nonzero.all():
+    u = _start(matrix, center)
+    nonzero = u.any(axis=1)
+    if not nonzero.all():  # a start that vanished: G 1 = 0, or squares that underflow
         rest = ~nonzero
-        norms = np.sqrt(np.einsum("bzk,bzk->bz", matrix[rest], matrix[rest], optimize=False))
-        u = norms if u is None else u
-        u[rest] = norms
-        nonzero[rest] = norms.any(axis=1) | matrix[rest].any(axis=(1, 2))  # squares underflow
-    u = _top_eigenvector(step, lambda rows: _gram(matrix[rows]), u, nonzero,
-                         1e-6 if single else 1e-9)
+        u[rest] = _row_norms(matrix[rest])
+        nonzero[rest] = matrix[rest].any(axis=(1, 2))
+    u = _top_left_singular(matrix, u, nonzero, 1e-6 if single else 1e-9)
     strength = _norms(np.matmul(u[:, None, :], matrix)[:, 0], floor=0.0)
     energy = a.sum(axis=-1) if center else None
     return _finish(_oriented(u * strength[:, None], energy, nonzero, a.shape[:-1]), relu)
+
+
+def _times_gram(matrix, v):
+    """``G v`` for ``G = M M^T`` of each matrix of a batch, as ``M (M^T v)`` (``G`` is
+    not formed)."""
+    return np.matmul(matrix, np.matmul(v[:, None, :], matrix).transpose(0, 2, 1))[..., 0]
+
+
+def _row_norms(matrix):
+    return np.sqrt(np.einsum("bzk,bzk->bz", matrix, matrix, optimize=False))
+
+
+def _start(matrix, center):
+    """The power iteration's start ``(B, Z)``: ``G 1 = M (M^T 1)``, one step from the
+    ones vector (a channel's activations mostly share a sign); for a centred ``M``,
+    whose column sums are 0, the rows' norms (non-negative, like the top eigenvector
+    of a non-negative ``G``, and not orthogonal to a centred ``M``'s columns)."""
+    if center:
+        return _row_norms(matrix)
+    return _times_gram(matrix, np.ones(matrix.shape[:2], dtype=matrix.dtype))
 
 
 def _oriented(projection, energy, nonzero, shape):
@@ -228,39 +240,33 @@ def _oriented(projection, energy, nonzero, shape):
     return projection.reshape(shape)
 
 
-def _gram(matrix):
-    return matrix @ np.swapaxes(matrix, 1, 2)
+def _top_left_singular(matrix, u, nonzero, tol, plain_steps=12, steps=200):
+    """The first left singular vector of each ``(Z, K)`` matrix ``M`` of a batch (the
+    top eigenvector of ``G = M M^T``), from the start ``u`` ``(B, Z)``; ``tol``: the
+    largest change of an iterate deemed converged.
 
-
-def _top_eigenvector(step, gram_of, u, nonzero, tol, plain_steps=12, steps=200):
-    """The top eigenvector of each ``G = M M^T`` of a batch (``u_1`` of ``M``'s SVD).
-
-    Batched power iteration from the start ``u`` ``(B, Z)``, the rows' norms
-    (non-negative, like the top eigenvector of a non-negative ``G``, and, unlike the
-    mean direction, not orthogonal to a centred ``M``'s columns): ``step(v) = G v``
-    for the whole batch (``M (M^T v)``: ``G`` is not formed; a few steps converge for
-    most activations), then, for the matrices not converged after ``plain_steps``,
-    on their ``G`` itself (``gram_of(rows)``), and ``eigh`` where that stalls.
-    ``tol``: the largest change of an iterate deemed converged."""
+    Batched power iteration, first as ``M (M^T u)`` for the whole batch (a few steps
+    converge for most activations), then, for the matrices not converged after
+    ``plain_steps``, on their ``G`` itself, and ``eigh`` where that stalls."""
     u = u / _norms(u)[:, None]
     done = np.zeros(len(u), dtype=bool)
     change = np.full(len(u), np.inf)
     for _ in range(plain_steps):  # the whole batch at once; a converged iterate is kept
-        nxt = step(u)
+        nxt = _times_gram(matrix, u)
         nxt /= _norms(nxt)[:, None]
         change, previous = np.abs(nxt - u).max(axis=1), change
         if done.any():
             nxt[done] = u[done]
         u = nxt
-        small = change < tol
-        if small.any():
-            done |= small & _settled(change, previous, tol)
+        if (change < tol).any():  # the full test only once some change is small
+            done |= _settled(change, previous, tol)
             if done.all():
                 return u
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
     todo = np.flatnonzero(~done | ((np.einsum("bz,bz->b", u, u) < 0.25) & nonzero))
     if len(todo):
-        gram = gram_of(todo)
+        sub = matrix[todo]
+        gram = sub @ np.swapaxes(sub, 1, 2)
         v = u[todo]
         converged = np.zeros(len(todo), dtype=bool)
         change = np.full(len(todo), np.inf)
