@@ -92,20 +92,14 @@ class Context:
         if wrt_inputs:
             self.check_differentiable()
         runner = self._unit_runner() if units else self._runner
-        extra = {"layer_views": True} if layer_views else {}
-        if layer_values is None:
-            return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, **extra)
         return runner.backprop(x, row_targets, wrt_inputs=wrt_inputs, layer_values=layer_values,
-                               **extra)
+                               layer_views=layer_views)
 
     def forward(self, x, row_targets=None, layer_values=None, units=False, layer_views=False):
         """Outputs, scores, units and captured layer outputs for rows ``x``, no gradients
         (``layer_values``, ``units`` and ``layer_views`` as for ``backprop``)."""
         runner = self._unit_runner() if units else self._runner
-        extra = {"layer_views": True} if layer_views else {}
-        if layer_values is None:
-            return runner.forward(x, row_targets, **extra)
-        return runner.forward(x, row_targets, layer_values=layer_values, **extra)
+        return runner.forward(x, row_targets, layer_values=layer_values, layer_views=layer_views)
 
     def resolve_units(self, x, row_targets):
         """``(passes, units)``: the output units the targets pick at rows ``x``

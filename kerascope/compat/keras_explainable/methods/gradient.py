@@ -55,7 +55,8 @@ def gradients(model, inputs, indices=None, indices_axis=KERNEL_AXIS, indices_bat
     """Gradient back-propagation maps ``(N, H, W, K)`` and the logits ``(N, K)``.
 
     ``gradient_filter`` is applied element-wise before the mean over channels (default
-    ``np.abs``; any function of an array). ``batch_size``: rows per device call (``"auto"``: from a memory budget).
+    ``np.abs``; any function of an array). ``batch_size``: rows per device call
+    (``"auto"``: from a memory budget).
     Traced by ``tf.function`` (symbolic inputs), the maps are built from traceable ops
     (the filter then gets a tensor).
     """
