@@ -223,9 +223,10 @@ def host_view(tensor):
 
 def take_rows(values, index):
     """``values[i, index[i]]`` of a ``(B, C)`` tensor for int ``index`` ``(B,)``."""
-    if backend_name() != "torch":
+    name = backend_name()
+    if name == "jax":
         return keras.ops.take_along_axis(values, keras.ops.expand_dims(index, -1), axis=1)[:, 0]
-    return _torch_host().take_rows(values, index)
+    return importlib.import_module(f"kerascope.backend.{name}.host").take_rows(values, index)
 
 
 def as_int32(tensor):

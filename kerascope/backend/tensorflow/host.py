@@ -27,3 +27,9 @@ def to_host(tensor):
     if isinstance(tensor, tf.Tensor) and tensor.dtype != tf.bfloat16:
         return tensor.numpy()
     return keras.ops.convert_to_numpy(tensor)
+
+
+def take_rows(values, index):
+    """``values[i, index[i]]``: one batched gather (``keras.ops.take_along_axis`` adds
+    broadcasts and a negative-index select, ops that each cost a small pass time)."""
+    return tf.gather(values, tf.cast(index, tf.int32), axis=1, batch_dims=1)

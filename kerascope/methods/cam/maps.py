@@ -201,8 +201,8 @@ def eigen_cam_map(activations, relu=True, center=False):
         rest = ~nonzero
         u[rest] = _row_norms(matrix[rest])
         nonzero[rest] = matrix[rest].any(axis=(1, 2))
-    u = _top_left_singular(matrix, u, nonzero, 1e-6 if single else 1e-9)
-    strength = _norms(np.matmul(u[:, None, :], matrix)[:, 0], floor=0.0)
+    u, top = _top_left_singular(matrix, u, nonzero, 1e-6 if single else 1e-9)
+    strength = np.sqrt(np.maximum(top, 0.0)).astype(u.dtype, copy=False)  # sigma_1
     energy = a.sum(axis=-1) if center else None
     return _finish(_oriented(u * strength[:, None], energy, nonzero, a.shape[:-1]), relu)
 
@@ -241,47 +241,53 @@ def _oriented(projection, energy, nonzero, shape):
 
 
 def _top_left_singular(matrix, u, nonzero, tol, plain_steps=12, steps=200):
-    """The first left singular vector of each ``(Z, K)`` matrix ``M`` of a batch (the
-    top eigenvector of ``G = M M^T``), from the start ``u`` ``(B, Z)``; ``tol``: the
-    largest change of an iterate deemed converged.
+    """``(u_1, lambda_1)``: the first left singular vector of each ``(Z, K)`` matrix
+    ``M`` of a batch and the top eigenvalue of ``G = M M^T`` (``sigma_1^2``), from the
+    start ``u`` ``(B, Z)``; ``tol``: the largest error of an iterate deemed converged.
 
     Batched power iteration, first as ``M (M^T u)`` for the whole batch (a few steps
     converge for most activations), then, for the matrices not converged after
-    ``plain_steps``, on their ``G`` itself, and ``eigh`` where that stalls."""
+    ``plain_steps``, on their ``G`` itself, and ``eigh`` where that stalls.
+    ``lambda_1`` is the norm of the last step's ``G u`` (its error is the square of
+    the iterate's), so ``sigma_1`` costs no product of its own."""
     u = u / _norms(u)[:, None]
+    top = np.zeros(len(u), dtype=u.dtype)
     done = np.zeros(len(u), dtype=bool)
     change = np.full(len(u), np.inf)
     for _ in range(plain_steps):  # the whole batch at once; a converged iterate is kept
         nxt = _times_gram(matrix, u)
-        nxt /= _norms(nxt)[:, None]
+        norms = _norms(nxt)
+        nxt /= norms[:, None]
         change, previous = np.abs(nxt - u).max(axis=1), change
         if done.any():
-            nxt[done] = u[done]
-        u = nxt
-        if (change < tol).any():  # the full test only once some change is small
+            nxt[done], norms[done] = u[done], top[done]
+        u, top = nxt, norms
+        if (change < 10 * tol).any():  # the full test only once some change is small
             done |= _settled(change, previous, tol)
             if done.all():
-                return u
+                return u, top
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
     todo = np.flatnonzero(~done | ((np.einsum("bz,bz->b", u, u) < 0.25) & nonzero))
     if len(todo):
         sub = matrix[todo]
         gram = sub @ np.swapaxes(sub, 1, 2)
-        v = u[todo]
+        v, lam = u[todo], top[todo]
         converged = np.zeros(len(todo), dtype=bool)
         change = np.full(len(todo), np.inf)
         for _ in range(steps):
             nxt = np.einsum("bpq,bq->bp", gram, v, optimize=False)
-            nxt /= _norms(nxt)[:, None]
+            lam = _norms(nxt)
+            nxt /= lam[:, None]
             change, previous = np.abs(nxt - v).max(axis=1), change
             converged = _settled(change, previous, tol) & (np.linalg.norm(nxt, axis=1) > 0.5)
             v = nxt
             if converged.all():
                 break
         for i in np.flatnonzero(~converged):
-            v[i] = np.linalg.eigh(gram[i])[1][:, -1]
-        u[todo] = v
-    return u
+            values, vectors = np.linalg.eigh(gram[i])
+            v[i], lam[i] = vectors[:, -1], values[-1]
+        u[todo], top[todo] = v, lam
+    return u, top
 
 
 def _norms(vectors, floor=1e-30):
@@ -290,11 +296,13 @@ def _norms(vectors, floor=1e-30):
 
 
 def _settled(change, previous, tol):
-    """Whether a power iteration is within ``tol`` of its limit: its last ``change``
-    and the error left after it, ``change * r / (1 - r)`` for the observed rate
-    ``r = change / previous`` (geometric convergence), are both below ``tol``."""
+    """Whether a power iteration is within ``tol`` of its limit: the error left after
+    its last ``change``, ``change * r / (1 - r)`` for the observed rate
+    ``r = change / previous`` (geometric convergence), is below ``tol``, and the
+    change itself below ``10 tol`` (a rate read from two steps is trusted only near
+    the limit)."""
     rate = np.minimum(change / np.maximum(previous, 1e-30), 0.999)
-    return (change < tol) & (change * rate < tol * (1.0 - rate))
+    return (change < 10 * tol) & (change * rate < tol * (1.0 - rate))
 
 
 def score_cam_masks(activations, size):
