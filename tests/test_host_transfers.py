@@ -63,3 +63,34 @@ def test_multiply_masks_is_the_broadcast_product_in_place(rng, shape, mask_shape
     out = multiply_masks(rows, masks)
     assert out is rows
     np.testing.assert_array_equal(out, expected)
+
+
+def test_take_rows_reads_one_unit_per_row(rng):
+    values = rng.normal(size=(6, 5)).astype(np.float32)
+    index = np.array([4, 0, 2, 2, 1, 3], dtype=np.int32)
+    taken = backend.take_rows(keras.ops.convert_to_tensor(values),
+                              keras.ops.convert_to_tensor(index))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(taken),
+                                  values[np.arange(6), index])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's passes")
+def test_flat_concrete_calls_match_the_tf_function_and_record_on_a_tape(rng):
+    import tensorflow as tf
+
+    from kerascope.backend.tensorflow.passes import _concrete
+
+    @tf.function(autograph=False)
+    def body(x, pair):
+        return x * pair[0], tf.reduce_sum(x, axis=1) + pair[1]
+
+    x = tf.constant(rng.normal(size=(4, 3)).astype(np.float32))
+    pair = (tf.constant(2.5), tf.constant(rng.normal(size=(4,)).astype(np.float32)))
+    run = _concrete(body)
+    for ours, expected in zip(run(x, pair), body(x, pair)):
+        np.testing.assert_array_equal(ours.numpy(), expected.numpy())
+    with tf.GradientTape() as tape:  # the flat call still records on an active tape
+        tape.watch(x)
+        total = tf.reduce_sum(run(x, pair)[0] ** 2)
+    np.testing.assert_allclose(tape.gradient(total, x).numpy(), 2 * 2.5 ** 2 * x.numpy(),
+                               rtol=1e-6)
