@@ -101,9 +101,12 @@ def test_an_interrupt_exits_130_and_leaves_nothing(tmp_path, attempt):
     """SIGINT while every method runs: exit 130 (never a crash in the teardown)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *sys.path]))
     out = tmp_path / "out"
+    # a shell without job control starts background jobs with SIGINT ignored, and the
+    # child would inherit that: it gets the default disposition, as in a terminal
     child = subprocess.Popen([sys.executable, "-m", "kerascope", "demo", "-m", "all", "--out",
                               str(out), "--quiet"], env=env, cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path):  # the stage appears when the work starts
         assert time.monotonic() < deadline, "the command never started its work"
