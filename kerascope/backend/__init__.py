@@ -206,7 +206,7 @@ def host_transfers():
     name = backend_name()
     if name == "jax":
         return keras.ops.convert_to_tensor, keras.ops.convert_to_numpy
-    return importlib.import_module(f"kerascope.backend.{name}.host").transfers()
+    return _host(name).transfers()
 
 
 def host_view(tensor):
@@ -215,7 +215,7 @@ def host_view(tensor):
     if tensor is None:
         return None
     if backend_name() == "torch":
-        return _torch_host().view(tensor)
+        return _host("torch").view(tensor)
     array = np.asarray(tensor)  # TensorFlow and JAX: a view of the host buffer
     array.flags.writeable = False
     return array
@@ -226,19 +226,20 @@ def take_rows(values, index):
     name = backend_name()
     if name == "jax":
         return keras.ops.take_along_axis(values, keras.ops.expand_dims(index, -1), axis=1)[:, 0]
-    return importlib.import_module(f"kerascope.backend.{name}.host").take_rows(values, index)
+    return _host(name).take_rows(values, index)
 
 
 def as_int32(tensor):
     """``tensor`` cast to int32."""
     if backend_name() != "torch":
         return keras.ops.cast(tensor, "int32")
-    return _torch_host().as_int32(tensor)
+    return _host("torch").as_int32(tensor)
 
 
 @functools.cache
-def _torch_host():
-    return importlib.import_module("kerascope.backend.torch.host")
+def _host(name):
+    """``kerascope.backend.<name>.host``: TensorFlow's and PyTorch's host-side helpers."""
+    return importlib.import_module(f"kerascope.backend.{name}.host")
 
 
 def native_layer_ops(layers):

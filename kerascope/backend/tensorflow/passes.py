@@ -16,7 +16,6 @@ concatenated back in order.
 
 import collections
 import dataclasses
-import inspect
 
 import tensorflow as tf
 
@@ -208,15 +207,10 @@ def _concrete(fn):
 def _flat_call(concrete):
     """``run(args, flat) -> outputs`` of a concrete function: its flat call
     (``ConcreteFunction._call_flat``, which still records on an active tape), or the
-    structured call where this TensorFlow has none, or another signature."""
-    structured = lambda args, flat: concrete(*args)  # noqa: E731
+    structured call where this TensorFlow has none."""
     flat_call = getattr(concrete, "_call_flat", None)
     if flat_call is None:
-        return structured
-    try:
-        inspect.signature(flat_call).bind([], [])
-    except TypeError:
-        return structured
+        return lambda args, flat: concrete(*args)
     return lambda args, flat: flat_call(flat, concrete.captured_inputs)
 
 

@@ -265,7 +265,7 @@ def _top_left_singular(matrix, u, nonzero, tol, plain_steps=12, steps=200):
         if (change < 10 * tol).any():  # the full test only once some change is small
             done |= _settled(change, previous, tol)
             if done.all():
-                return u, top
+                break
     # an iterate that vanished (a start orthogonal to M's columns) is redone by eigh
     todo = np.flatnonzero(~done | ((np.einsum("bz,bz->b", u, u) < 0.25) & nonzero))
     if len(todo):

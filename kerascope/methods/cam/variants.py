@@ -195,4 +195,3 @@ def _masked(rows, masks):
     if rows.dtype != np.float32:
         return rows * masks
     return multiply_masks(rows, masks)
-
